@@ -1,0 +1,220 @@
+"""Corpora in the LibriSpeech layout -> manifests -> length-bucketed, padded batches.
+
+Layout: ROOT/SPEAKER/CHAPTER/SPEAKER-CHAPTER-NNNN.flac beside SPEAKER-CHAPTER.trans.txt
+(`UTTID TRANSCRIPT` per line). A manifest is a JSON-lines file, one utterance per line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import asdict, dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from .audio import audio_duration, load_audio
+from .errors import AsrError, DataError
+from .features import FeatureExtractor
+from .text import Vocabulary, normalize_transcript
+
+AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3")
+
+
+@dataclass
+class Utterance:
+    id: str
+    path: str
+    text: str  # normalised transcript
+    duration: float  # seconds
+    speaker: str
+
+
+def scan_librispeech(root: str) -> list[Utterance]:
+    """Find every utterance under `root` (any depth) from its *.trans.txt files."""
+    if not os.path.isdir(root):
+        raise DataError(f"{root}: no such data folder")
+    utts: list[Utterance] = []
+    for folder, _dirs, files in sorted(os.walk(root)):
+        for name in sorted(f for f in files if f.endswith(".trans.txt")):
+            trans = os.path.join(folder, name)
+            with open(trans, encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, 1):
+                    line = line.strip()
+                    if not line:
+                        continue
+                    utt_id, _, text = line.partition(" ")
+                    audio = next(
+                        (os.path.join(folder, utt_id + ext) for ext in AUDIO_EXTENSIONS
+                         if os.path.exists(os.path.join(folder, utt_id + ext))),
+                        None,
+                    )
+                    if audio is None:
+                        raise DataError(f"{trans}:{lineno}: no audio file for {utt_id} in {folder}")
+                    utts.append(
+                        Utterance(
+                            id=utt_id,
+                            path=os.path.abspath(audio),
+                            text=normalize_transcript(text),
+                            duration=audio_duration(audio),
+                            speaker=utt_id.split("-")[0],
+                        )
+                    )
+    if not utts:
+        raise DataError(f"{root}: no utterances found (expected SPEAKER/CHAPTER/*.trans.txt in the LibriSpeech layout)")
+    return utts
+
+
+def write_manifest(utts: Sequence[Utterance], path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for u in utts:
+            fh.write(json.dumps(asdict(u)) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(path: str) -> list[Utterance]:
+    utts = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    utts.append(Utterance(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError) as exc:
+                    raise DataError(f"{path}:{lineno}: not a manifest line ({exc})") from None
+    if not utts:
+        raise DataError(f"{path}: manifest is empty")
+    return utts
+
+
+def load_corpus(source: str) -> list[Utterance]:
+    """A manifest (.jsonl) or a LibriSpeech-layout folder -> utterances."""
+    if source.endswith(".jsonl"):
+        if not os.path.exists(source):
+            raise DataError(f"{source}: no such manifest")
+        return read_manifest(source)
+    return scan_librispeech(source)
+
+
+class UtteranceDataset(torch.utils.data.Dataset):
+    """Utterance -> (features (frames, dim), label ids); optionally caches features in memory."""
+
+    def __init__(self, utts: Sequence[Utterance], vocab: Vocabulary, extractor: FeatureExtractor, cache: bool = False):
+        self.utts = list(utts)
+        self.vocab = vocab
+        self.extractor = extractor
+        self.cache: dict[int, torch.Tensor] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def features(self, index: int) -> torch.Tensor:
+        if self.cache is not None and index in self.cache:
+            return self.cache[index]
+        utt = self.utts[index]
+        try:
+            samples = load_audio(utt.path, self.extractor.config.sample_rate)
+        except AsrError as exc:
+            raise DataError(f"utterance {utt.id}: {exc}") from None
+        feats = self.extractor(torch.from_numpy(samples))
+        if self.cache is not None:
+            self.cache[index] = feats
+        return feats
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        labels = torch.tensor(self.vocab.encode(self.utts[index].text), dtype=torch.long)
+        return self.features(index), labels, index
+
+
+@dataclass
+class Batch:
+    feats: torch.Tensor  # (batch, frames, dim), zero padded
+    feat_lengths: torch.Tensor  # (batch,)
+    targets: torch.Tensor  # (sum of label lengths,)
+    target_lengths: torch.Tensor  # (batch,)
+    indices: list[int]
+
+
+def collate(items: list[tuple[torch.Tensor, torch.Tensor, int]]) -> Batch:
+    feats = [f for f, _, _ in items]
+    lengths = torch.tensor([f.shape[0] for f in feats], dtype=torch.long)
+    padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
+    labels = [l for _, l, _ in items]
+    return Batch(
+        feats=padded,
+        feat_lengths=lengths,
+        targets=torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long),
+        target_lengths=torch.tensor([len(l) for l in labels], dtype=torch.long),
+        indices=[i for _, _, i in items],
+    )
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Batches of similar-length utterances, at most `max_batch_seconds` of padded audio each.
+
+    The order depends only on (seed, epoch), so training resumes exactly: `set_epoch(e, start=k)`
+    skips the k batches already done. With `num_replicas` > 1 each rank takes every
+    num_replicas-th batch (length bucketing is kept; the batch count is equalised).
+    """
+
+    def __init__(
+        self,
+        durations: Sequence[float],
+        max_batch_seconds: float,
+        max_batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ):
+        self.durations = list(durations)
+        self.max_batch_seconds = max_batch_seconds
+        self.max_batch_size = max_batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch = epoch
+        self.start = start
+
+    def _all_batches(self) -> list[list[int]]:
+        rng = random.Random(self.seed * 100003 + self.epoch)
+        order = list(range(len(self.durations)))
+        if self.shuffle:
+            # jitter lengths by up to 10% so batches differ between epochs but stay bucketed
+            keys = {i: self.durations[i] * (1.0 + 0.1 * rng.random()) for i in order}
+        else:
+            keys = {i: self.durations[i] for i in order}
+        order.sort(key=lambda i: keys[i])
+        batches: list[list[int]] = []
+        current: list[int] = []
+        longest = 0.0
+        for i in order:
+            d = self.durations[i]
+            if current and (
+                max(longest, d) * (len(current) + 1) > self.max_batch_seconds or len(current) >= self.max_batch_size
+            ):
+                batches.append(current)
+                current, longest = [], 0.0
+            current.append(i)
+            longest = max(longest, d)
+        if current:
+            batches.append(current)
+        if self.shuffle:
+            rng.shuffle(batches)
+        if self.num_replicas > 1:
+            usable = len(batches) - len(batches) % self.num_replicas
+            batches = batches[self.rank : usable : self.num_replicas]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._all_batches()[self.start :]
+
+    def __len__(self) -> int:
+        return len(self._all_batches())

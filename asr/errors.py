@@ -1,0 +1,21 @@
+"""User-facing errors: each carries one line that the CLI prints as-is (no traceback)."""
+
+
+class AsrError(Exception):
+    """Base class for errors caused by the user's input, not by a bug."""
+
+
+class AudioError(AsrError):
+    """An audio file is missing, empty, truncated or not audio."""
+
+
+class ModelFileError(AsrError):
+    """A model file or checkpoint is missing, corrupt, foreign or of an unknown version."""
+
+
+class ConfigError(AsrError):
+    """A configuration file or override holds an unknown key or a wrong value."""
+
+
+class DataError(AsrError):
+    """A data folder is missing, empty or not in the LibriSpeech layout."""

@@ -1,0 +1,175 @@
+"""Acoustic features (log-mel filterbanks or MFCC, optional deltas), their statistics, SpecAugment.
+
+Features are computed with torchaudio. The settings mirror librosa's with `htk=True, norm=None`
+(see tests/test_features.py for the agreement). Normalisation statistics are gathered here
+from the training set and stored inside the model (see model.py), so a model file is
+self-contained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import ConfigError
+
+FEATURE_KINDS = ("fbank", "mfcc")
+
+
+@dataclass
+class FeatureConfig:
+    """How audio becomes frames; stored in every model file."""
+
+    kind: str = "fbank"  # "fbank" (log-mel filterbank) or "mfcc"
+    sample_rate: int = 16000
+    n_fft: int = 400  # 25 ms window at 16 kHz
+    win_length: int = 400
+    hop_length: int = 160  # 10 ms hop
+    n_mels: int = 80
+    n_mfcc: int = 40  # used when kind == "mfcc"
+    f_min: float = 0.0
+    f_max: float | None = None
+    deltas: int = 0  # 0: static only; 1: + delta; 2: + delta + delta-delta
+    delta_window: int = 5
+    log_floor: float = 1e-6  # added to mel power before the natural log (fbank)
+
+    def validate(self) -> None:
+        if self.kind not in FEATURE_KINDS:
+            raise ConfigError(f"features.kind must be one of {', '.join(FEATURE_KINDS)}, got {self.kind!r}")
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"features.{name} must be positive, got {getattr(self, name)}")
+        if self.win_length > self.n_fft:
+            raise ConfigError("features.win_length must not exceed features.n_fft")
+        if self.deltas not in (0, 1, 2):
+            raise ConfigError(f"features.deltas must be 0, 1 or 2, got {self.deltas}")
+        if self.kind == "mfcc" and self.n_mfcc > self.n_mels:
+            raise ConfigError("features.n_mfcc must not exceed features.n_mels")
+        if self.delta_window < 3 or self.delta_window % 2 == 0:
+            raise ConfigError("features.delta_window must be odd and at least 3")
+
+    @property
+    def dim(self) -> int:
+        """Number of values per frame."""
+        static = self.n_mfcc if self.kind == "mfcc" else self.n_mels
+        return static * (1 + self.deltas)
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+
+class FeatureExtractor(torch.nn.Module):
+    """Waveform (samples,) -> features (frames, dim), per `FeatureConfig`."""
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        import torchaudio.transforms as T
+
+        config.validate()
+        self.config = config
+        self.melspec = T.MelSpectrogram(
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+            win_length=config.win_length,
+            hop_length=config.hop_length,
+            f_min=config.f_min,
+            f_max=config.f_max,
+            n_mels=config.n_mels,
+            power=2.0,
+            center=True,
+            pad_mode="reflect",
+            norm=None,
+            mel_scale="htk",
+        )
+        if config.kind == "mfcc":
+            import torchaudio.functional as AF
+
+            # Orthonormal DCT-II of the dB mel spectrum, as librosa.feature.mfcc does.
+            self.register_buffer("dct", AF.create_dct(config.n_mfcc, config.n_mels, norm="ortho"))
+
+    @torch.no_grad()
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        mel = self.melspec(waveform)  # (n_mels, frames)
+        if cfg.kind == "fbank":
+            static = torch.log(mel + cfg.log_floor)
+        else:
+            db = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
+            static = torch.matmul(db.transpose(-1, -2), self.dct).transpose(-1, -2)
+        parts = [static]
+        if cfg.deltas >= 1:
+            import torchaudio.functional as AF
+
+            d1 = AF.compute_deltas(static, win_length=cfg.delta_window)
+            parts.append(d1)
+            if cfg.deltas == 2:
+                parts.append(AF.compute_deltas(d1, win_length=cfg.delta_window))
+        return torch.cat(parts, dim=-2).transpose(-1, -2).contiguous()  # (frames, dim)
+
+    def num_frames(self, num_samples: int) -> int:
+        return num_samples // self.config.hop_length + 1
+
+
+class FeatureStats:
+    """Running per-dimension mean and variance (float64 sums), for global normalisation."""
+
+    def __init__(self, dim: int):
+        self.sum = torch.zeros(dim, dtype=torch.float64)
+        self.sumsq = torch.zeros(dim, dtype=torch.float64)
+        self.count = 0
+
+    def update(self, feats: torch.Tensor) -> None:
+        f = feats.to(torch.float64)
+        self.sum += f.sum(0)
+        self.sumsq += (f * f).sum(0)
+        self.count += f.shape[0]
+
+    def mean_std(self, min_std: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.count == 0:
+            raise ValueError("no frames seen")
+        mean = self.sum / self.count
+        var = (self.sumsq / self.count - mean * mean).clamp(min=0.0)
+        return mean.float(), var.sqrt().clamp(min=min_std).float()
+
+
+@dataclass
+class SpecAugmentConfig:
+    """SpecAugment (Park et al. 2019) without time warping: frequency and time masks."""
+
+    freq_masks: int = 2
+    freq_width: int = 15  # max bins per frequency mask
+    time_masks: int = 2
+    time_width: int = 40  # max frames per time mask
+    time_max_ratio: float = 0.1  # a time mask never covers more than this share of the utterance
+
+    def validate(self) -> None:
+        for name in ("freq_masks", "freq_width", "time_masks", "time_width"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"specaugment.{name} must be >= 0")
+        if not 0.0 <= self.time_max_ratio <= 1.0:
+            raise ConfigError("specaugment.time_max_ratio must be between 0 and 1")
+
+
+def spec_augment(
+    feats: torch.Tensor, config: SpecAugmentConfig, fill: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Return a copy of `feats` (frames, dim) with random bands set to `fill` (the feature mean,
+    i.e. zero after normalisation)."""
+    out = feats.clone()
+    frames, dim = out.shape
+
+    def randint(high: int) -> int:
+        return int(torch.randint(0, max(high, 1), (1,), generator=generator))
+
+    for _ in range(config.freq_masks):
+        width = randint(min(config.freq_width, dim) + 1)
+        start = randint(dim - width + 1)
+        out[:, start : start + width] = fill[start : start + width]
+    max_time = min(config.time_width, int(frames * config.time_max_ratio))
+    for _ in range(config.time_masks):
+        width = randint(max_time + 1)
+        start = randint(frames - width + 1)
+        out[start : start + width, :] = fill
+    return out

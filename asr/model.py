@@ -1,0 +1,90 @@
+"""The acoustic model: normalised features -> frame stacking -> BiLSTM -> per-frame log-probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the BiLSTM-CTC model; stored in every model file."""
+
+    hidden_size: int = 256  # units per direction
+    num_layers: int = 3
+    dropout: float = 0.1
+    stack_frames: int = 3  # frames stacked per step: 3 x 10 ms hop = 30 ms per output frame
+
+    def validate(self) -> None:
+        if self.hidden_size <= 0 or self.num_layers <= 0:
+            raise ConfigError("model.hidden_size and model.num_layers must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if not 1 <= self.stack_frames <= 8:
+            raise ConfigError(f"model.stack_frames must be between 1 and 8, got {self.stack_frames}")
+
+
+class AcousticModel(nn.Module):
+    """BiLSTM over stacked frames with a linear CTC output layer.
+
+    Normalisation statistics live in buffers so that the weights file alone fixes what
+    the network sees. Padded batches go through packed sequences, so an utterance's
+    output does not depend on the batch it is in.
+    """
+
+    def __init__(self, config: ModelConfig, input_dim: int, vocab_size: int):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.input_dim = input_dim
+        self.vocab_size = vocab_size
+        self.register_buffer("feature_mean", torch.zeros(input_dim))
+        self.register_buffer("feature_std", torch.ones(input_dim))
+        self.lstm = nn.LSTM(
+            input_size=input_dim * config.stack_frames,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bidirectional=True,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(2 * config.hidden_size, vocab_size)
+
+    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        s = self.config.stack_frames
+        return torch.div(lengths + s - 1, s, rounding_mode="floor")
+
+    @property
+    def frame_stride(self) -> int:
+        """Input frames per output frame."""
+        return self.config.stack_frames
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (batch, frames, dim), lengths (batch,) -> log_probs (batch, out_frames, vocab), out_lengths."""
+        batch, frames, dim = feats.shape
+        s = self.config.stack_frames
+        x = (feats - self.feature_mean) / self.feature_std
+        valid = torch.arange(frames, device=feats.device)[None, :] < lengths[:, None]
+        x = x * valid[:, :, None]  # padding is exactly zero, whatever the batch
+        pad = (-frames) % s
+        if pad:
+            x = nn.functional.pad(x, (0, 0, 0, pad))
+        x = x.reshape(batch, (frames + pad) // s, s * dim)
+        out_lengths = self.output_lengths(lengths)
+        packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        y, _ = self.lstm(packed)
+        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+        logits = self.output(self.dropout(y))
+        return logits.log_softmax(dim=-1), out_lengths
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,136 @@
+"""Model files and training checkpoints on disk: safe to load, written atomically.
+
+A model file is one `torch.save` archive holding only tensors, strings and numbers:
+    {"format": "asr-model", "version": 1, "header": <JSON text>, "state_dict": {name: tensor}}
+The JSON header carries everything needed to use the weights: feature config, vocabulary,
+model config and training metadata. Files are read with `torch.load(weights_only=True)`,
+which refuses to run pickled code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .errors import ModelFileError
+from .features import FeatureConfig
+from .model import AcousticModel, ModelConfig
+from .text import Vocabulary
+
+MODEL_FORMAT = "asr-model"
+CHECKPOINT_FORMAT = "asr-checkpoint"
+FORMAT_VERSION = 1
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """Write `obj` with torch.save to a temporary file beside `path`, fsync, then rename:
+    a kill at any moment leaves either the old file or the new one, never a torn one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def safe_load(path: str, expected_format: str) -> dict:
+    """Load a file written by `atomic_save` without executing pickled code, checking its format."""
+    what = "model file" if expected_format == MODEL_FORMAT else "checkpoint"
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such {what}")
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path}: is a folder, not a {what}")
+    if os.path.getsize(path) == 0:
+        raise ModelFileError(f"{path}: {what} is empty")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise ModelFileError(f"{path}: not an asr {what} (not a PyTorch archive)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe archives
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise ModelFileError(f"{path}: refused: the file holds pickled Python objects, not an asr {what}") from None
+        raise ModelFileError(f"{path}: not a readable asr {what} (corrupt or truncated: {msg[:120]})") from None
+    if not isinstance(obj, dict) or obj.get("format") not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
+        raise ModelFileError(f"{path}: not an asr {what} (a PyTorch file of another kind)")
+    if obj["format"] != expected_format:
+        other = "model file" if obj["format"] == MODEL_FORMAT else "training checkpoint"
+        raise ModelFileError(f"{path}: is an asr {other}, expected an asr {what}")
+    if obj.get("version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: {what} format version {obj.get('version')} is not supported (this asr reads version {FORMAT_VERSION})"
+        )
+    return obj
+
+
+@dataclass
+class ModelBundle:
+    """A ready-to-use model: network plus everything needed to feed it and read its output."""
+
+    model: AcousticModel
+    features: FeatureConfig
+    vocab: Vocabulary
+    metadata: dict = field(default_factory=dict)
+
+    def header(self) -> dict:
+        return {
+            "features": dataclasses.asdict(self.features),
+            "model": dataclasses.asdict(self.model.config),
+            "input_dim": self.model.input_dim,
+            "vocabulary": self.vocab.to_dict(),
+            "metadata": self.metadata,
+        }
+
+
+def build_bundle(header: dict, state_dict: dict[str, torch.Tensor] | None, source: str) -> ModelBundle:
+    """Rebuild a ModelBundle from a JSON header and weights, with clear errors on mismatch."""
+    try:
+        features = FeatureConfig(**header["features"])
+        config = ModelConfig(**header["model"])
+        vocab = Vocabulary.from_dict(header["vocabulary"])
+        model = AcousticModel(config, input_dim=int(header["input_dim"]), vocab_size=vocab.size)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{source}: model header is incomplete or invalid ({exc})") from None
+    if state_dict is not None:
+        try:
+            model.load_state_dict(state_dict, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ModelFileError(f"{source}: weights do not match the architecture in its header ({first})") from None
+    model.eval()
+    return ModelBundle(model=model, features=features, vocab=vocab, metadata=dict(header.get("metadata", {})))
+
+
+def save_model(bundle: ModelBundle, path: str) -> None:
+    """Write a standalone model file (weights + JSON header), atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
+    atomic_save(
+        {"format": MODEL_FORMAT, "version": FORMAT_VERSION, "header": json.dumps(bundle.header()), "state_dict": state},
+        path,
+    )
+
+
+def load_model_file(path: str) -> ModelBundle:
+    """Read a model file written by `save_model`; never unpickles arbitrary objects."""
+    obj = safe_load(path, MODEL_FORMAT)
+    try:
+        header = json.loads(obj["header"])
+        state = obj["state_dict"]
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: model file is damaged ({exc})") from None
+    return build_bundle(header, state, path)

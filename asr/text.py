@@ -1,0 +1,78 @@
+"""The character vocabulary (CTC blank, space, apostrophe, a-z) and transcript normalisation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+BLANK = "<blank>"
+DEFAULT_SYMBOLS = [" ", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_to_words(n: int) -> str:
+    """Spell a non-negative integer in English words (below one trillion; digit by digit above)."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        rest = n % 100
+        return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + number_to_words(rest))
+    for value, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
+        if n >= value:
+            if n >= 1000 * value:
+                break
+            rest = n % value
+            return number_to_words(n // value) + " " + name + ("" if rest == 0 else " " + number_to_words(rest))
+    return " ".join(_ONES[int(d)] for d in str(n))
+
+
+def normalize_transcript(text: str) -> str:
+    """Map free text onto the vocabulary: lower case, accents stripped, numbers spelled out,
+    hyphens as spaces, other punctuation dropped, whitespace collapsed."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.lower().replace("\u2019", "'").replace("`", "'")
+    text = re.sub(r"\d+", lambda m: " " + number_to_words(int(m.group())) + " ", text)
+    text = re.sub(r"[-_/]", " ", text)
+    text = re.sub(r"[^a-z' ]", "", text)
+    text = re.sub(r"(^|\s)'+|'+(?=\s|$)", " ", text)  # quotes, not apostrophes inside words
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass
+class Vocabulary:
+    """Index 0 is the CTC blank; the rest are output characters. Stored in every model file."""
+
+    symbols: list[str] = field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+
+    def __post_init__(self) -> None:
+        self._index = {s: i + 1 for i, s in enumerate(self.symbols)}
+
+    @property
+    def size(self) -> int:
+        return len(self.symbols) + 1
+
+    @property
+    def blank(self) -> int:
+        return 0
+
+    def encode(self, text: str) -> list[int]:
+        """Normalised text -> label ids (characters outside the vocabulary are dropped)."""
+        return [self._index[c] for c in normalize_transcript(text) if c in self._index]
+
+    def decode(self, ids: list[int]) -> str:
+        """Label ids (no blanks, repeats already merged) -> text."""
+        text = "".join(self.symbols[i - 1] for i in ids if i != 0)
+        return re.sub(r"\s+", " ", text).strip()
+
+    def to_dict(self) -> dict:
+        return {"blank": BLANK, "symbols": list(self.symbols)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Vocabulary":
+        return cls(symbols=list(d["symbols"]))

@@ -1,0 +1,448 @@
+"""Training: CTC loss, AdamW with warm-up and cosine decay, SpecAugment, validation,
+atomic checkpoints, exact resume, best-model export.
+
+Everything that decides the next step (weights, optimiser moments, step and epoch counters,
+position inside the epoch, every random generator) is in the checkpoint, so
+`train(cfg, resume=True)` continues as if never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import to_dict
+from .data import BucketBatchSampler, UtteranceDataset, collate, load_corpus
+from .decoding import greedy_decode
+from .errors import ConfigError, DataError, ModelFileError
+from .features import FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, spec_augment
+from .metrics import ErrorCounter
+from .model import AcousticModel, ModelConfig
+from .modelfile import CHECKPOINT_FORMAT, FORMAT_VERSION, ModelBundle, atomic_save, safe_load, save_model
+from .text import Vocabulary
+
+CHECKPOINT_NAME = "checkpoint.pt"
+BEST_MODEL_NAME = "best_model.pt"
+LOG_NAME = "train_log.jsonl"
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3  # peak learning rate, reached after warm-up
+    weight_decay: float = 1e-2
+    warmup_steps: int = 500
+    schedule: str = "cosine"  # "cosine" decay to min_lr_ratio * lr at the last step, or "constant"
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 5.0  # max global gradient norm (0: off)
+
+    def validate(self) -> None:
+        if self.lr <= 0:
+            raise ConfigError(f"optim.lr must be positive, got {self.lr}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"optim.schedule must be cosine or constant, got {self.schedule!r}")
+        if self.warmup_steps < 0 or self.grad_clip < 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError("optim.warmup_steps and optim.grad_clip must be >= 0, optim.min_lr_ratio in [0, 1]")
+
+
+@dataclass
+class TrainConfig:
+    """Everything `asr train` needs; loaded from YAML (see recipes/*/conf/)."""
+
+    train_data: list[str] = field(default_factory=list)  # LibriSpeech-layout folders or .jsonl manifests
+    valid_data: list[str] = field(default_factory=list)
+    out_dir: str = "exp/run"
+    epochs: int = 20
+    max_batch_seconds: float = 160.0  # padded audio per batch
+    max_batch_size: int = 32
+    max_utterance_seconds: float = 30.0  # longer utterances are skipped
+    seed: int = 1234
+    threads: int = 0  # torch intra-op threads (0: torch default)
+    num_workers: int = 0  # DataLoader worker processes
+    cache_features: bool = False  # keep computed features in memory (small corpora)
+    stats_utterances: int = 2000  # utterances sampled for normalisation statistics
+    checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (0: epoch ends only)
+    progress: bool = True
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    use_specaugment: bool = True
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def validate(self) -> None:
+        if not self.train_data:
+            raise ConfigError("train_data is empty: give at least one LibriSpeech-layout folder or manifest")
+        if self.epochs <= 0:
+            raise ConfigError(f"epochs must be positive, got {self.epochs}")
+        if self.max_batch_seconds <= 0 or self.max_batch_size <= 0:
+            raise ConfigError("max_batch_seconds and max_batch_size must be positive")
+        if self.threads < 0 or self.num_workers < 0:
+            raise ConfigError("threads and num_workers must be >= 0")
+        self.features.validate()
+        self.model.validate()
+        self.specaugment.validate()
+        self.optim.validate()
+
+
+def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
+    """Linear warm-up to cfg.lr, then constant or cosine decay to cfg.lr * min_lr_ratio."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
+    span = max(total_steps - cfg.warmup_steps, 1)
+    progress = min(max(step - cfg.warmup_steps, 0) / span, 1.0)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]),
+        "python_version": random.getstate()[0],
+        "python_gauss": random.getstate()[2],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), np_state[2], np_state[3], np_state[4]],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    n = state["numpy"]
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
+
+
+class _StopFlag:
+    """First Ctrl-C (or SIGTERM) asks the loop to checkpoint and stop after the current step;
+    a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum, frame):  # noqa: ARG002
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step; checkpointing (Ctrl-C again to abort at once)", file=sys.stderr)
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not in the main thread
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class TrainResult:
+    out_dir: str
+    epochs_done: int
+    steps: int
+    best_wer: float | None
+    last_loss: float
+    audio_seconds_per_second: float
+    stopped_early: bool
+    history: list[dict]
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, log=print):
+        cfg.validate()
+        self.cfg = cfg
+        self.log = log
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        _seed_everything(cfg.seed)  # model initialisation depends only on the seed
+        self.vocab = Vocabulary()
+        self.extractor = FeatureExtractor(cfg.features)
+        self.train_utts = self._load(cfg.train_data, "train_data", filter_long=True)
+        self.valid_utts = self._load(cfg.valid_data, "valid_data", filter_long=False) if cfg.valid_data else []
+        self.train_set = UtteranceDataset(self.train_utts, self.vocab, self.extractor, cache=cfg.cache_features)
+        self.valid_set = UtteranceDataset(self.valid_utts, self.vocab, self.extractor, cache=True)
+        self.model = AcousticModel(cfg.model, input_dim=cfg.features.dim, vocab_size=self.vocab.size)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.sampler = BucketBatchSampler(
+            [u.duration for u in self.train_utts], cfg.max_batch_seconds, cfg.max_batch_size, shuffle=True, seed=cfg.seed
+        )
+        self.ctc = torch.nn.CTCLoss(blank=self.vocab.blank, reduction="mean", zero_infinity=True)
+        self.step = 0
+        self.epoch = 0  # epochs completed
+        self.batch_in_epoch = 0  # batches of the current epoch already done
+        self.best_wer: float | None = None
+        self.history: list[dict] = []
+        self.hours = sum(u.duration for u in self.train_utts) / 3600.0
+
+    def _load(self, sources: list[str], what: str, filter_long: bool):
+        utts = []
+        for source in sources:
+            utts.extend(load_corpus(source))
+        kept = [u for u in utts if u.text and (not filter_long or u.duration <= self.cfg.max_utterance_seconds)]
+        if len(kept) < len(utts):
+            self.log(f"{what}: skipped {len(utts) - len(kept)} utterances (empty transcript or longer than "
+                     f"{self.cfg.max_utterance_seconds:g} s)")
+        if not kept:
+            raise DataError(f"{what}: no usable utterances in {', '.join(sources)}")
+        return kept
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.cfg.out_dir, CHECKPOINT_NAME)
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.sampler) * self.cfg.epochs
+
+    def compute_normalization(self) -> None:
+        rng = random.Random(self.cfg.seed)
+        indices = list(range(len(self.train_set)))
+        if len(indices) > self.cfg.stats_utterances:
+            indices = rng.sample(indices, self.cfg.stats_utterances)
+        stats = FeatureStats(self.cfg.features.dim)
+        for i in indices:
+            stats.update(self.train_set.features(i))
+        mean, std = stats.mean_std()
+        self.model.set_normalization(mean, std)
+
+    def save_checkpoint(self) -> None:
+        header = {
+            "config": to_dict(self.cfg),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_wer": self.best_wer,
+            "history": self.history,
+            "asr_version": __version__,
+        }
+        atomic_save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "version": FORMAT_VERSION,
+                "header": json.dumps(header),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": _rng_state(),
+            },
+            self.checkpoint_path,
+        )
+
+    def load_checkpoint(self, path: str) -> None:
+        obj = safe_load(path, CHECKPOINT_FORMAT)
+        try:
+            header = json.loads(obj["header"])
+            saved = header["config"]
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{path}: checkpoint is damaged ({exc})") from None
+        for section in ("features", "model"):
+            if saved.get(section) != to_dict(getattr(self.cfg, section)):
+                raise ConfigError(
+                    f"cannot resume: the {section} config differs from the one in {path}; "
+                    f"use a new out_dir or the original config"
+                )
+        try:
+            self.model.load_state_dict(obj["model"])
+            self.optimizer.load_state_dict(obj["optimizer"])
+            _set_rng_state(obj["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise ModelFileError(f"{path}: checkpoint does not fit this model ({str(exc).splitlines()[0]})") from None
+        self.step = header["step"]
+        self.epoch = header["epoch"]
+        self.batch_in_epoch = header["batch_in_epoch"]
+        self.best_wer = header["best_wer"]
+        self.history = header["history"]
+
+    def bundle(self, extra: dict | None = None) -> ModelBundle:
+        metadata = {
+            "asr_version": __version__,
+            "train_data": list(self.cfg.train_data),
+            "train_hours": round(self.hours, 3),
+            "train_utterances": len(self.train_utts),
+            "epochs": self.epoch,
+            "steps": self.step,
+            "parameters": self.model.num_parameters(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        metadata.update(extra or {})
+        return ModelBundle(model=self.model, features=self.cfg.features, vocab=self.vocab, metadata=metadata)
+
+    # -- loop ----------------------------------------------------------------------------
+    def validate_epoch(self) -> dict:
+        self.model.eval()
+        counter = ErrorCounter()
+        sampler = BucketBatchSampler([u.duration for u in self.valid_utts], self.cfg.max_batch_seconds,
+                                     self.cfg.max_batch_size, shuffle=False)
+        with torch.inference_mode():
+            for indices in sampler:
+                batch = collate([self.valid_set[i] for i in indices])
+                log_probs, lengths = self.model(batch.feats, batch.feat_lengths)
+                for i, hyp in zip(indices, greedy_decode(log_probs, lengths, self.vocab)):
+                    counter.add(self.valid_utts[i].text, hyp)
+        self.model.train()
+        return {"valid_wer": counter.wer, "valid_cer": counter.cer}
+
+    def train_step(self, batch) -> float:
+        cfg = self.cfg
+        feats = batch.feats
+        if cfg.use_specaugment:
+            fill = self.model.feature_mean
+            feats = feats.clone()
+            for b, n in enumerate(batch.feat_lengths.tolist()):
+                feats[b, :n] = spec_augment(feats[b, :n], cfg.specaugment, fill)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg.optim, self.step, self.total_steps)
+        log_probs, out_lengths = self.model(feats, batch.feat_lengths)
+        loss = self.ctc(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def run(self, resume: bool = False, max_steps: int | None = None) -> TrainResult:
+        """Train to cfg.epochs (or stop after `max_steps` more steps, for tests and time slices)."""
+        cfg = self.cfg
+        os.makedirs(cfg.out_dir, exist_ok=True)
+        if resume:
+            if not os.path.exists(self.checkpoint_path):
+                raise ModelFileError(f"cannot resume: no checkpoint at {self.checkpoint_path}")
+            self.load_checkpoint(self.checkpoint_path)
+            self.log(f"resumed from {self.checkpoint_path}: epoch {self.epoch + 1}, step {self.step}")
+        else:
+            if os.path.exists(self.checkpoint_path):
+                raise ConfigError(
+                    f"{self.checkpoint_path} exists: pass --resume to continue it, or choose another out_dir"
+                )
+            self.compute_normalization()
+        with open(os.path.join(cfg.out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
+            import yaml
+
+            yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
+        self.log(
+            f"training on {len(self.train_utts)} utterances ({self.hours:.2f} h), "
+            f"{len(self.valid_utts)} for validation; {self.model.num_parameters() / 1e6:.2f} M parameters; "
+            f"{len(self.sampler)} batches per epoch"
+        )
+        self.model.train()
+        steps_this_run = 0
+        audio_done = 0.0
+        run_start = time.perf_counter()
+        last_checkpoint = time.monotonic()
+        last_loss = float("nan")
+        stopped = False
+        with _StopFlag() as stop:
+            while self.epoch < cfg.epochs and not stopped:
+                self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch)
+                loader = torch.utils.data.DataLoader(
+                    self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers
+                )
+                bar = _progress(len(self.sampler), self.batch_in_epoch, f"epoch {self.epoch + 1}/{cfg.epochs}",
+                                cfg.progress)
+                epoch_loss, epoch_batches = 0.0, 0
+                for batch in loader:
+                    last_loss = self.train_step(batch)
+                    self.batch_in_epoch += 1
+                    steps_this_run += 1
+                    epoch_loss += last_loss
+                    epoch_batches += 1
+                    seconds = sum(self.train_utts[i].duration for i in batch.indices)
+                    audio_done += seconds
+                    rate = audio_done / max(time.perf_counter() - run_start, 1e-9)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
+                                    audio=f"{rate:.0f}s/s")
+                    if stop.requested or (max_steps is not None and steps_this_run >= max_steps):
+                        stopped = True
+                        break
+                    if cfg.checkpoint_minutes and time.monotonic() - last_checkpoint > 60 * cfg.checkpoint_minutes:
+                        self.save_checkpoint()
+                        last_checkpoint = time.monotonic()
+                bar.close()
+                if stopped and self.batch_in_epoch < len(self.sampler):
+                    break
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                record = {"epoch": self.epoch, "step": self.step,
+                          "train_loss": epoch_loss / max(epoch_batches, 1),
+                          "audio_seconds_per_second": audio_done / max(time.perf_counter() - run_start, 1e-9)}
+                if self.valid_utts:
+                    record.update(self.validate_epoch())
+                self.history.append(record)
+                with open(os.path.join(cfg.out_dir, LOG_NAME), "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                self.log(_format_record(record))
+                score = record.get("valid_wer", -float(self.epoch))  # no validation: keep the latest
+                if self.best_wer is None or score <= self.best_wer:
+                    self.best_wer = score
+                    extra = {k: record[k] for k in ("valid_wer", "valid_cer") if k in record}
+                    save_model(self.bundle(extra), os.path.join(cfg.out_dir, BEST_MODEL_NAME))
+                self.save_checkpoint()
+                last_checkpoint = time.monotonic()
+            if stopped:
+                self.save_checkpoint()
+                self.log(f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint saved to "
+                         f"{self.checkpoint_path} (continue with --resume)")
+        elapsed = time.perf_counter() - run_start
+        return TrainResult(
+            out_dir=cfg.out_dir,
+            epochs_done=self.epoch,
+            steps=self.step,
+            best_wer=self.best_wer if self.valid_utts else None,
+            last_loss=last_loss,
+            audio_seconds_per_second=audio_done / max(elapsed, 1e-9),
+            stopped_early=stopped,
+            history=self.history,
+        )
+
+
+def _format_record(r: dict) -> str:
+    parts = [f"epoch {r['epoch']}", f"step {r['step']}", f"loss {r['train_loss']:.4f}",
+             f"{r['audio_seconds_per_second']:.0f} s audio/s"]
+    if "valid_wer" in r:
+        parts += [f"valid WER {100 * r['valid_wer']:.2f}%", f"CER {100 * r['valid_cer']:.2f}%"]
+    return ", ".join(parts)
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **kw) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="batch", dynamic_ncols=True, leave=False, file=sys.stderr)
+
+
+def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, log=print) -> TrainResult:
+    """Train (or resume) per `cfg`; writes checkpoint.pt, best_model.pt and train_log.jsonl to cfg.out_dir."""
+    return Trainer(cfg, log=log).run(resume=resume, max_steps=max_steps)

@@ -1,0 +1,1 @@
+"""The `asr` command line: a thin click layer over the `asr` library."""
