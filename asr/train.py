@@ -359,8 +359,11 @@ class Trainer:
         with _StopFlag() as stop:
             while self.epoch < cfg.epochs and not stopped:
                 self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch)
+                # A private generator: creating a loader would otherwise draw from the global RNG,
+                # at a different moment when resuming mid-epoch.
                 loader = torch.utils.data.DataLoader(
-                    self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers
+                    self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers,
+                    generator=torch.Generator().manual_seed(cfg.seed + self.epoch),
                 )
                 bar = _progress(len(self.sampler), self.batch_in_epoch, f"epoch {self.epoch + 1}/{cfg.epochs}",
                                 cfg.progress)

@@ -1,0 +1,80 @@
+"""Training: the loss falls, checkpoints resume exactly, the best model is a standalone file."""
+
+import json
+
+import pytest
+import torch
+
+from asr.config import load_config
+from asr.errors import ConfigError
+from asr.modelfile import CHECKPOINT_FORMAT, load_model_file, safe_load
+from asr.train import TrainConfig, train
+
+
+def small_config(data, out, **extra) -> TrainConfig:
+    overrides = [
+        f"train_data=[{data}]", f"valid_data=[{data}]", f"out_dir={out}", "epochs=4", "max_batch_size=4",
+        "features.n_mels=24", "model.hidden_size=24", "model.num_layers=2", "model.dropout=0.2",
+        "optim.warmup_steps=2", "optim.lr=0.003", "progress=false", "cache_features=true",
+    ] + [f"{k}={v}" for k, v in extra.items()]
+    return load_config(TrainConfig, None, overrides)
+
+
+def quiet(_msg):
+    pass
+
+
+def test_resume_continues_exactly(tmp_path, digits_corpus):
+    """Stop mid-epoch, resume across an epoch boundary, resume again: same weights as one straight run."""
+    straight = train(small_config(digits_corpus, tmp_path / "a"), log=quiet)
+    assert straight.steps == 12 and straight.epochs_done == 4
+    first = train(small_config(digits_corpus, tmp_path / "b"), max_steps=2, log=quiet)
+    assert first.stopped_early and first.steps == 2
+    second = train(small_config(digits_corpus, tmp_path / "b"), resume=True, max_steps=3, log=quiet)
+    assert second.steps == 5 and second.epochs_done == 1
+    third = train(small_config(digits_corpus, tmp_path / "b"), resume=True, log=quiet)
+    assert third.steps == 12 and third.epochs_done == 4
+
+    a = safe_load(str(tmp_path / "a" / "checkpoint.pt"), CHECKPOINT_FORMAT)
+    b = safe_load(str(tmp_path / "b" / "checkpoint.pt"), CHECKPOINT_FORMAT)
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    for pid, state in a["optimizer"]["state"].items():
+        assert torch.equal(state["exp_avg"], b["optimizer"]["state"][pid]["exp_avg"])
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    assert [h["valid_wer"] for h in straight.history] == [h["valid_wer"] for h in third.history]
+
+    # the best model is a standalone file carrying its training metadata
+    best = load_model_file(str(tmp_path / "a" / "best_model.pt"))
+    assert best.metadata["train_utterances"] == 10 and "valid_wer" in best.metadata
+    log_lines = (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(l)["epoch"] for l in log_lines] == [1, 2, 3, 4]
+
+
+def test_loss_falls(tmp_path, digits_corpus):
+    result = train(small_config(digits_corpus, tmp_path / "c", epochs=8, use_specaugment="false"), log=quiet)
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_training_refuses_to_overwrite_or_resume_mismatched(tmp_path, digits_corpus):
+    train(small_config(digits_corpus, tmp_path / "d", epochs=1), log=quiet)
+    with pytest.raises(ConfigError, match="--resume"):
+        train(small_config(digits_corpus, tmp_path / "d", epochs=1), log=quiet)
+    with pytest.raises(ConfigError, match="model config differs"):
+        train(small_config(digits_corpus, tmp_path / "d", epochs=2, **{"model.hidden_size": 32}), resume=True, log=quiet)
+
+
+def test_config_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key model.hiden_size"):
+        load_config(TrainConfig, None, ["train_data=[x]", "model.hiden_size=3"])
+    with pytest.raises(ConfigError, match="epochs: expected an integer"):
+        load_config(TrainConfig, None, ["train_data=[x]", "epochs=many"])
+    with pytest.raises(ConfigError, match="features.kind must be one of"):
+        load_config(TrainConfig, None, ["train_data=[x]", "features.kind=spectrogram"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1,\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(TrainConfig, str(bad))
+    cfg = load_config(TrainConfig, None, ["train_data=[x]", "optim.lr=1e-4", "features.kind=mfcc"])
+    assert cfg.optim.lr == 1e-4 and cfg.features.kind == "mfcc"
