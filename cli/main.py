@@ -146,6 +146,20 @@ def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_size: i
                    f"RTF {summary['rtf']:.4f}")
 
 
+@cli.command()
+@click.argument("data_dirs", nargs=-1, required=True)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Manifest to write (.jsonl).")
+@user_errors
+def prepare(data_dirs: tuple[str, ...], output: str) -> None:
+    """Scan LibriSpeech-layout DATA_DIRS into one JSON-lines manifest (id, path, text, duration, speaker)."""
+    from asr.data import scan_librispeech, write_manifest
+
+    utts = [u for d in data_dirs for u in scan_librispeech(d)]
+    write_manifest(utts, output)
+    hours = sum(u.duration for u in utts) / 3600
+    click.echo(f"{output}: {len(utts)} utterances, {hours:.2f} h, {len({u.speaker for u in utts})} speakers")
+
+
 def main() -> None:
     cli()
 
