@@ -19,3 +19,7 @@ class ConfigError(AsrError):
 
 class DataError(AsrError):
     """A data folder is missing, empty or not in the LibriSpeech layout."""
+
+
+class DownloadError(AsrError):
+    """A download failed, its checksum does not match, or an archive is unsafe or unreadable."""
