@@ -50,7 +50,7 @@ def test_smoke_recipe_end_to_end(tmp_path):
     assert not identities["train"] & identities["test"] and not identities["train"] & identities["dev"]
     assert not texts["train"] & texts["test"]
     assert len(identities["train"]) >= 6 and len(identities["test"]) >= 3
-    assert {r["engine"] for r in splits["train"]} == {"espeak", "flite", "festival"}
+    assert {r["engine"] for rows in splits.values() for r in rows} == {"espeak", "flite", "festival"}
     assert any(r["augmentation"] != "clean" for r in splits["train"])
     assert all(r["augmentation"] == "clean" for r in splits["test"])
     train_seconds = sum(float(r["seconds"]) for r in splits["train"])
