@@ -353,7 +353,7 @@ class Trainer:
         steps_this_run = 0
         audio_done = 0.0
         run_start = time.perf_counter()
-        last_checkpoint = time.monotonic()
+        last_checkpoint = last_report = time.monotonic()
         last_loss = float("nan")
         stopped = False
         with _StopFlag() as stop:
@@ -380,6 +380,10 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
                                     audio=f"{rate:.0f}s/s")
+                    if not cfg.progress and time.monotonic() - last_report > 60:  # a line a minute in logs
+                        self.log(f"epoch {self.epoch + 1} batch {self.batch_in_epoch}/{len(self.sampler)}, "
+                                 f"step {self.step}, loss {last_loss:.3f}, {rate:.0f} s audio/s")
+                        last_report = time.monotonic()
                     if stop.requested or (max_steps is not None and steps_this_run >= max_steps):
                         stopped = True
                         break
