@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from typing import BinaryIO, Union
+from typing import BinaryIO, Iterator, Union
 
 import numpy as np
 import soundfile as sf
@@ -27,32 +27,33 @@ def _describe(source: AudioSource) -> str:
     return "<stdin>" if source is sys.stdin.buffer else "<audio bytes>"
 
 
-def read_audio(source: AudioSource) -> tuple[np.ndarray, int]:
-    """Decode `source` (a path, '-', raw bytes or a binary file) to (float32 mono samples, rate).
-
-    Raises AudioError with a one-line reason for missing, empty, truncated or non-audio input.
-    """
+def _opener(source: AudioSource) -> tuple[str, Union[str, io.BytesIO]]:
+    """Validate `source` cheaply and return (name for messages, what soundfile should open)."""
     name = _describe(source)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path == "-":
-            return read_audio(sys.stdin.buffer.read())
+            return _opener(sys.stdin.buffer.read())
         if not os.path.exists(path):
             raise AudioError(f"{name}: no such file")
         if os.path.isdir(path):
             raise AudioError(f"{name}: is a folder, not an audio file")
         if os.path.getsize(path) == 0:
             raise AudioError(f"{name}: file is empty")
-        opener = path
-    elif isinstance(source, (bytes, bytearray)):
-        if len(source) == 0:
-            raise AudioError(f"{name}: no data")
-        opener = io.BytesIO(source)
-    else:
-        data = source.read()
-        if not data:
-            raise AudioError(f"{name}: no data")
-        opener = io.BytesIO(data)
+        return name, path
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else source.read()
+    if not data:
+        raise AudioError(f"{name}: no data")
+    return name, io.BytesIO(data)
+
+
+def iter_audio_blocks(source: AudioSource, block_frames: int = 1 << 20) -> tuple[int, Iterator[np.ndarray]]:
+    """Open `source` and return (sample rate, generator of float32 mono blocks at that rate).
+
+    Memory stays bounded by `block_frames` whatever the file length. Problems found while
+    reading (truncation, corrupt data) raise AudioError from the generator.
+    """
+    name, opener = _opener(source)
     try:
         f = sf.SoundFile(opener)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
@@ -60,25 +61,63 @@ def read_audio(source: AudioSource) -> tuple[np.ndarray, int]:
         if "Format not recognised" in reason or "unknown format" in reason.lower():
             reason = "format not recognised"
         raise AudioError(f"{name}: not a readable audio file ({reason})") from None
-    with f:
-        declared, rate, container = f.frames, f.samplerate, f.format
+    if f.format == "WAV":
         try:
-            samples = f.read(dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            reason = str(exc).split("\n")[0]
-            raise AudioError(f"{name}: truncated or corrupt audio data ({reason})") from None
-    if container == "WAV":
-        _check_wav_complete(name, opener)
-    if samples.shape[0] == 0:
-        raise AudioError(f"{name}: contains no audio samples")
-    if 0 < declared < (1 << 62) and samples.shape[0] < declared:
-        raise AudioError(
-            f"{name}: truncated (header promises {declared} samples, only {samples.shape[0]} present)"
-        )
-    mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
-    if not np.all(np.isfinite(mono)):
-        raise AudioError(f"{name}: contains NaN or infinite samples")
-    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+            _check_wav_complete(name, opener)
+        except AudioError:
+            f.close()
+            raise
+
+    def blocks() -> Iterator[np.ndarray]:
+        with f:
+            declared, total = f.frames, 0
+            while True:
+                try:
+                    block = f.read(block_frames, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+                    reason = str(exc).split("\n")[0]
+                    raise AudioError(f"{name}: truncated or corrupt audio data ({reason})") from None
+                if block.shape[0] == 0:
+                    break
+                total += block.shape[0]
+                mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                if not np.all(np.isfinite(mono)):
+                    raise AudioError(f"{name}: contains NaN or infinite samples")
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+        if total == 0:
+            raise AudioError(f"{name}: contains no audio samples")
+        if 0 < declared < (1 << 62) and total < declared:
+            raise AudioError(f"{name}: truncated (header promises {declared} samples, only {total} present)")
+
+    return int(f.samplerate), blocks()
+
+
+def read_audio(source: AudioSource) -> tuple[np.ndarray, int]:
+    """Decode `source` (a path, '-', raw bytes or a binary file) to (float32 mono samples, rate).
+
+    Raises AudioError with a one-line reason for missing, empty, truncated or non-audio input.
+    """
+    rate, blocks = iter_audio_blocks(source)
+    parts = list(blocks)
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), rate
+
+
+def stream_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Float32 mono blocks at `sample_rate`, resampled on the fly: memory independent of length."""
+    rate, blocks = iter_audio_blocks(source, max(int(block_seconds * SAMPLE_RATE), 1024))
+    if rate == sample_rate:
+        yield from blocks
+        return
+    import soxr
+
+    resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+    for block in blocks:
+        out = resampler.resample_chunk(block, last=False)
+        if len(out):
+            yield out
+    tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+    if len(tail):
+        yield tail
 
 
 def _check_wav_complete(name: str, opener: Union[str, io.BytesIO]) -> None:
@@ -105,14 +144,12 @@ def _check_wav_complete(name: str, opener: Union[str, io.BytesIO]) -> None:
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Band-limited resampling (torchaudio's sinc interpolation) to `target_rate`."""
+    """High-quality band-limited resampling (libsoxr), the same filter as `stream_audio` uses."""
     if rate == target_rate:
         return samples
-    import torch
-    import torchaudio.functional as AF
+    import soxr
 
-    out = AF.resample(torch.from_numpy(samples), orig_freq=rate, new_freq=target_rate)
-    return out.numpy()
+    return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
 def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -15,12 +15,14 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .audio import AudioSource, load_audio
-from .decoding import greedy_decode
+from .audio import AudioSource, load_audio, stream_audio
+from .decoding import Decoder, greedy_decode
 from .errors import ModelFileError
 from .features import FeatureExtractor
 from .metrics import ErrorCounter
 from .modelfile import ModelBundle, load_model_file
+from .timing import align_words
+from .vad import SpeechSegmenter, VadConfig
 
 DEFAULT_MODEL_PATH = os.path.join(os.path.dirname(__file__), "pretrained", "default.pt")
 
@@ -32,12 +34,15 @@ def default_model_path() -> str:
 class Recognizer:
     """A loaded model with its feature extractor and vocabulary: audio in, text out."""
 
-    def __init__(self, bundle: ModelBundle):
+    def __init__(self, bundle: ModelBundle, path: str | None = None):
         self.bundle = bundle
+        self.path = path
         self.model = bundle.model.eval()
         self.vocab = bundle.vocab
         self.extractor = FeatureExtractor(bundle.features)
         self.sample_rate = bundle.features.sample_rate
+        # seconds per output frame of the network
+        self.frame_seconds = bundle.features.frame_seconds * self.model.frame_stride
 
     def features(self, samples: np.ndarray) -> torch.Tensor:
         return self.extractor(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
@@ -48,15 +53,106 @@ class Recognizer:
         padded = torch.nn.utils.rnn.pad_sequence(list(feats), batch_first=True)
         return self.model(padded, lengths)
 
-    def transcribe_samples(self, batch: Sequence[np.ndarray]) -> list[str]:
+    def transcribe_samples(self, batch: Sequence[np.ndarray], decoder: Decoder | None = None) -> list[str]:
         """Float32 mono samples at `self.sample_rate`, one array per utterance -> transcripts."""
-        feats = [self.features(s) for s in batch]
-        log_probs, lengths = self.log_probs(feats)
-        return greedy_decode(log_probs, lengths, self.vocab)
+        log_probs, lengths = self.log_probs([self.features(s) for s in batch])
+        if decoder is None:
+            return greedy_decode(log_probs, lengths, self.vocab)
+        return [nbest[0].text for nbest in decoder.decode(log_probs, lengths)]
 
-    def transcribe(self, source: AudioSource) -> str:
-        """A path, '-', bytes or binary file -> transcript."""
-        return self.transcribe_samples([load_audio(source, self.sample_rate)])[0]
+    def transcribe(self, source: AudioSource, decoder: Decoder | None = None) -> str:
+        """A path, '-', bytes or binary file -> transcript (whole file, see `transcribe_file`)."""
+        return transcribe_file(self, source, decoder)["text"]
+
+    def segments(self, pieces: Sequence[tuple[float, np.ndarray]], decoder: Decoder) -> list[dict]:
+        """Decode (start seconds, samples) pieces in one batch -> segment dicts with word times."""
+        log_probs, lengths = self.log_probs([self.features(x) for _, x in pieces])
+        out = []
+        for (start, samples), nbest, lp, n in zip(pieces, decoder.decode(log_probs, lengths), log_probs, lengths):
+            best = nbest[0]
+            words = align_words(lp[: int(n)], best.label_ids, self.vocab.symbols, self.frame_seconds, offset=start)
+            seg = {"start": round(start, 3), "end": round(start + len(samples) / self.sample_rate, 3),
+                   "text": best.text, "words": [w.to_dict() for w in words]}
+            if len(nbest) > 1:
+                seg["nbest"] = [{"text": h.text, "score": round(h.score, 4)} for h in nbest]
+            out.append(seg)
+        return out
+
+    def describe(self) -> dict:
+        meta = self.bundle.metadata
+        return {"path": self.path, **{k: meta[k] for k in ("train_data", "train_hours", "epochs", "valid_wer") if k in meta}}
+
+
+def transcribe_file(
+    recognizer: Recognizer,
+    source: AudioSource,
+    decoder: Decoder | None = None,
+    batch_size: int = 8,
+    vad: VadConfig | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> dict:
+    """Transcribe one file of any length; returns a whisper-like result dict
+    (text, segments with words, duration, model, decoder).
+
+    Audio up to `vad.max_seconds` long is decoded whole. Longer audio is streamed, split on
+    silence and decoded in batches, so memory does not grow with the file; times stay absolute.
+    `progress` receives seconds of audio consumed.
+    """
+    decoder = decoder or Decoder(recognizer.vocab)
+    vad = vad or VadConfig()
+    rate = recognizer.sample_rate
+    blocks = stream_audio(source, rate, block_seconds=10.0)
+    head: list[np.ndarray] = []
+    head_samples = 0
+    total = 0
+    segments: list[dict] = []
+    for block in blocks:
+        head.append(block)
+        head_samples += len(block)
+        total += len(block)
+        if progress:
+            progress(len(block) / rate)
+        if head_samples > vad.max_seconds * rate:
+            break
+    else:  # short: one segment, the whole audio
+        audio = np.concatenate(head) if head else np.zeros(0, np.float32)
+        segments = recognizer.segments([(0.0, audio)], decoder)
+        return _result(recognizer, decoder, segments, total / rate)
+
+    segmenter = SpeechSegmenter(rate, vad)
+    pending: list[tuple[float, np.ndarray]] = []
+
+    def consume(pieces: list[tuple[float, np.ndarray]]) -> None:
+        pending.extend(pieces)
+        while len(pending) >= batch_size:
+            segments.extend(recognizer.segments(pending[:batch_size], decoder))
+            del pending[:batch_size]
+
+    for block in head:
+        consume(segmenter.feed(block))
+    head.clear()
+    for block in blocks:
+        total += len(block)
+        if progress:
+            progress(len(block) / rate)
+        consume(segmenter.feed(block))
+    consume(segmenter.flush())
+    if pending:
+        segments.extend(recognizer.segments(pending, decoder))
+    return _result(recognizer, decoder, segments, total / rate)
+
+
+def _result(recognizer: Recognizer, decoder: Decoder, segments: list[dict], duration: float) -> dict:
+    segments = [s for s in segments if s["text"]] or segments[:1]
+    for i, seg in enumerate(segments):
+        seg["id"] = i
+    return {
+        "text": " ".join(s["text"] for s in segments if s["text"]),
+        "segments": segments,
+        "duration": round(duration, 3),
+        "model": recognizer.describe(),
+        **decoder.describe(),
+    }
 
 
 def load_model(path: str | None = None) -> Recognizer:
@@ -67,7 +163,7 @@ def load_model(path: str | None = None) -> Recognizer:
             raise ModelFileError(
                 "no default model is installed yet: pass --model PATH (README.md shows how to train one)"
             )
-    return Recognizer(load_model_file(path))
+    return Recognizer(load_model_file(path), path)
 
 
 @dataclass
@@ -128,3 +224,29 @@ def evaluate(
         decode_seconds=elapsed,
         hypotheses=hyps,
     )
+
+
+def tune_language_model(
+    recognizer: Recognizer, utterances: Iterable, lm: str, lm_weights: Sequence[float], word_scores: Sequence[float],
+    beam_size: int = 32, lexicon: str | None = None, batch_size: int = 16,
+) -> list[dict]:
+    """WER/CER of beam search for every (lm_weight, word_score) pair; the network runs once."""
+    from .decoding import DecoderConfig
+
+    utts = sorted(utterances, key=lambda u: u.duration)
+    outputs = []
+    for i in range(0, len(utts), batch_size):
+        chunk = utts[i : i + batch_size]
+        outputs.append((chunk, *recognizer.log_probs([recognizer.features(load_audio(u.path, recognizer.sample_rate))
+                                                      for u in chunk])))
+    grid = []
+    for weight in lm_weights:
+        for score in word_scores:
+            decoder = Decoder(recognizer.vocab, DecoderConfig(kind="beam", beam_size=beam_size, lm=lm, lexicon=lexicon,
+                                                              lm_weight=weight, word_score=score))
+            counter = ErrorCounter()
+            for chunk, log_probs, lengths in outputs:
+                for u, nbest in zip(chunk, decoder.decode(log_probs, lengths)):
+                    counter.add(u.text, nbest[0].text)
+            grid.append({"lm_weight": weight, "word_score": score, "wer": counter.wer, "cer": counter.cer})
+    return grid

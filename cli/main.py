@@ -43,33 +43,144 @@ def cli() -> None:
     """asr: train and run your own speech recogniser (BiLSTM-CTC)."""
 
 
-@cli.command()
-@click.argument("files", nargs=-1, required=True)
-@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
-              help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the network.")
-@user_errors
-def transcribe(files: tuple[str, ...], model_path: str | None, threads: int | None) -> None:
-    """Transcribe audio FILES (WAV, FLAC, OGG, MP3; any rate; '-' reads stdin).
+def decoder_options(func):
+    """Options shared by every command that decodes."""
+    options = [
+        click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True,
+                     help="Greedy CTC, or beam search (with --lm: a lexicon and an n-gram language model)."),
+        click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option("--lm", "lm_path", default=None, metavar="PATH",
+                     help="Word n-gram language model (ARPA or KenLM binary) for --decoder beam."),
+        click.option("--lexicon", default=None, metavar="PATH",
+                     help="Lexicon ('word w o r d |' lines); default: the LM's vocabulary."),
+        click.option("--lm-weight", type=float, default=0.5, show_default=True),
+        click.option("--word-score", type=float, default=0.0, show_default=True),
+        click.option("--hotword", "hotwords", multiple=True, metavar="WORD[:BOOST]",
+                     help="Favour WORD (log10 boost, default 5); repeatable; needs --lm."),
+        click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the network."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
-    Prints one transcript per file, prefixed with the file name when there are several.
-    """
-    from asr.transcribe import load_model
 
+def make_decoder(recognizer, decoder: str, beam_size: int, lm_path, lexicon, lm_weight: float, word_score: float,
+                 hotwords, nbest: int = 1):
+    from asr.decoding import Decoder, DecoderConfig
+
+    if hotwords and decoder != "beam":
+        decoder = "beam"
+    cfg = DecoderConfig(kind=decoder, beam_size=beam_size, lm=lm_path, lexicon=lexicon, lm_weight=lm_weight,
+                        word_score=word_score, hotwords=list(hotwords), nbest=nbest)
+    if lm_path and decoder != "beam":
+        raise click.UsageError("--lm needs --decoder beam")
+    return Decoder(recognizer.vocab, cfg)
+
+
+def set_threads(threads: int | None) -> None:
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    recognizer = load_model(model_path)
-    failed = 0
-    for path in files:
+
+
+def expand_inputs(files: tuple[str, ...], file_list: str | None) -> list[str]:
+    """Files as given; folders expand to the audio files inside them (sorted); plus a list file."""
+    from asr.data import AUDIO_EXTENSIONS
+
+    paths: list[str] = []
+    for f in files:
+        if os.path.isdir(f):
+            found = sorted(os.path.join(root, n) for root, _d, names in os.walk(f) for n in names
+                           if n.lower().endswith(AUDIO_EXTENSIONS))
+            if not found:
+                raise AsrError(f"{f}: no audio files in this folder")
+            paths.extend(found)
+        else:
+            paths.append(f)
+    if file_list:
         try:
-            text = recognizer.transcribe(path)
+            with open(file_list, encoding="utf-8") as fh:
+                paths.extend(line.strip() for line in fh if line.strip())
+        except OSError as exc:
+            raise AsrError(f"{file_list}: cannot read the file list ({exc.strerror})") from None
+    if not paths:
+        raise click.UsageError("give at least one audio file, folder or --file-list")
+    return paths
+
+
+@cli.command()
+@click.argument("files", nargs=-1)
+@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
+              help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+@decoder_options
+@click.option("--nbest", type=click.IntRange(min=1), default=1, help="Keep N best hypotheses (in JSON output).")
+@click.option("--output-format", "-f", type=click.Choice(["txt", "json", "srt", "vtt", "tsv", "all"]), default=None,
+              help="Write transcripts in this format (default with --output-dir: all).")
+@click.option("--output-dir", "-o", default=None, type=click.Path(file_okay=False),
+              help="Folder for output files (default with --output-format: the current folder).")
+@click.option("--file-list", default=None, type=click.Path(dir_okay=False), help="A text file with one audio path per line.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Segments decoded together in long files.")
+@user_errors
+def transcribe(files: tuple[str, ...], model_path: str | None, decoder: str, beam_size: int, lm_path, lexicon,
+               lm_weight: float, word_score: float, hotwords, threads, nbest: int, output_format, output_dir,
+               file_list, batch_size: int) -> None:
+    """Transcribe audio FILES (WAV, FLAC, OGG, MP3; any rate and length; folders; '-' reads stdin).
+
+    Prints one transcript per file, prefixed with the file name when there are several.
+    Long files are split on silence and decoded in batches; --output-format writes txt, json
+    (words with times and confidences), srt, vtt or tsv files named like the audio.
+    """
+    from asr.transcribe import load_model, transcribe_file
+    from asr.writers import FORMATS, write_result
+
+    paths = expand_inputs(files, file_list)
+    set_threads(threads)
+    recognizer = load_model(model_path)
+    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, hotwords, nbest)
+    formats = None
+    if output_format or output_dir:
+        formats = list(FORMATS) if output_format in (None, "all") else [output_format]
+        output_dir = output_dir or "."
+    show_bar = sys.stderr.isatty()
+    files_bar = None
+    if show_bar and len(paths) > 1:
+        from tqdm import tqdm
+
+        files_bar = tqdm(total=len(paths), unit="file", desc="files", file=sys.stderr, leave=False)
+    failed = 0
+    for path in paths:
+        bar = None
+        if show_bar and path != "-":
+            try:
+                import soundfile
+
+                seconds = soundfile.info(path).duration
+            except Exception:  # noqa: BLE001 - unreadable files are reported by transcribe_file
+                seconds = 0
+            if seconds > 60:
+                from tqdm import tqdm
+
+                bar = tqdm(total=round(seconds), unit="s", desc=os.path.basename(path), file=sys.stderr, leave=False)
+        try:
+            result = transcribe_file(recognizer, path, dec, batch_size=batch_size,
+                                     progress=(lambda s, b=bar: b.update(s)) if bar else None)
         except AsrError as exc:
             click.echo(f"asr: error: {exc}", err=True)
             failed += 1
             continue
-        click.echo(f"{path}: {text}" if len(files) > 1 else text)
+        finally:
+            if bar:
+                bar.close()
+            if files_bar:
+                files_bar.update(1)
+        text = result["text"]
+        if formats:
+            write_result(result, path, output_dir, formats)
+        click.echo(f"{path}: {text}" if len(paths) > 1 else text)
+    if files_bar:
+        files_bar.close()
     if failed:
         sys.exit(EXIT_USER_ERROR)
 
@@ -158,6 +269,61 @@ def prepare(data_dirs: tuple[str, ...], output: str) -> None:
     write_manifest(utts, output)
     hours = sum(u.duration for u in utts) / 3600
     click.echo(f"{output}: {len(utts)} utterances, {hours:.2f} h, {len({u.speaker for u in utts})} speakers")
+
+
+@cli.group()
+def lm() -> None:
+    """Build and tune n-gram language models for beam search."""
+
+
+@lm.command("build")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="ARPA file to write (.arpa or .arpa.gz).")
+@click.option("--order", type=click.IntRange(1, 6), default=3, show_default=True)
+@user_errors
+def lm_build(texts: tuple[str, ...], output: str, order: int) -> None:
+    """Build an ARPA n-gram model (interpolated modified Kneser-Ney) from TEXTS: plain text
+    (one sentence per line), LibriSpeech *.trans.txt files or folders of them, .jsonl manifests."""
+    from asr.lm import build_arpa
+
+    model = build_arpa(list(texts), output, order)
+    sizes = ", ".join(f"{sum(1 for g in model.logprob if len(g) == n)} {n}-grams" for n in range(1, order + 1))
+    click.echo(f"{output}: order {order}, {sizes}")
+
+
+@lm.command("tune")
+@click.argument("data_dir")
+@click.option("--model", "-m", "model_path", default=None, metavar="PATH")
+@click.option("--lm", "lm_path", required=True, metavar="PATH", help="Language model to tune for.")
+@click.option("--lexicon", default=None, metavar="PATH")
+@click.option("--lm-weights", default="0,0.25,0.5,0.75,1.0,1.5", show_default=True, help="Comma-separated grid.")
+@click.option("--word-scores", default="-1,0,1,2", show_default=True, help="Comma-separated grid.")
+@click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole grid as JSON.")
+@user_errors
+def lm_tune(data_dir: str, model_path, lm_path: str, lexicon, lm_weights: str, word_scores: str, beam_size: int,
+            as_json: bool) -> None:
+    """Grid-search --lm-weight and --word-score on a dev DATA_DIR; print the best pair and its WER."""
+    from asr.data import load_corpus
+    from asr.transcribe import load_model, tune_language_model
+
+    def floats(text: str, name: str) -> list[float]:
+        try:
+            return [float(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise AsrError(f"--{name}: expected comma-separated numbers, got {text!r}") from None
+
+    recognizer = load_model(model_path)
+    grid = tune_language_model(recognizer, load_corpus(data_dir), lm_path, floats(lm_weights, "lm-weights"),
+                               floats(word_scores, "word-scores"), beam_size=beam_size, lexicon=lexicon)
+    best = min(grid, key=lambda r: (r["wer"], r["cer"]))
+    if as_json:
+        click.echo(json.dumps({"best": best, "grid": grid}))
+    else:
+        for r in grid:
+            click.echo(f"lm_weight {r['lm_weight']:<5g} word_score {r['word_score']:<5g} WER {100 * r['wer']:.2f}%")
+        click.echo(f"best: --lm-weight {best['lm_weight']:g} --word-score {best['word_score']:g} "
+                   f"(WER {100 * best['wer']:.2f}%, CER {100 * best['cer']:.2f}%)")
 
 
 def main() -> None:

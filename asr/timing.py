@@ -1,0 +1,65 @@
+"""Word start/end times and confidences from the CTC output, by forced alignment of the transcript."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass
+class Word:
+    word: str
+    start: float  # seconds
+    end: float
+    confidence: float  # mean posterior probability of the word's characters, 0..1
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["start"], d["end"], d["confidence"] = round(self.start, 3), round(self.end, 3), round(self.confidence, 3)
+        return d
+
+
+def align_words(
+    log_probs: torch.Tensor, token_ids: list[int], symbols: list[str], frame_seconds: float,
+    offset: float = 0.0, blank: int = 0,
+) -> list[Word]:
+    """Times for each word of `token_ids` (label ids of the transcript, spaces included).
+
+    log_probs: (frames, vocab) for one utterance (no padding). `symbols[i - 1]` is the character
+    of label i (index 0 is the blank). Times are accurate to about one output frame.
+    """
+    import torchaudio.functional as AF
+
+    ids = [i for i in token_ids if i != blank]
+    # strip leading/trailing spaces: they carry no timing of their own
+    while ids and symbols[ids[0] - 1] == " ":
+        ids.pop(0)
+    while ids and symbols[ids[-1] - 1] == " ":
+        ids.pop()
+    if not ids or log_probs.shape[0] == 0:
+        return []
+    targets = torch.tensor([ids], dtype=torch.int32)
+    try:
+        alignment, scores = AF.forced_align(log_probs[None].float(), targets, blank=blank)
+    except RuntimeError:  # transcript longer than the audio allows: no reliable times
+        return []
+    spans = AF.merge_tokens(alignment[0], scores[0].exp(), blank=blank)
+    words: list[Word] = []
+    current: list = []
+
+    def flush() -> None:
+        if current:
+            text = "".join(symbols[s.token - 1] for s in current)
+            confidence = sum(s.score for s in current) / len(current)
+            words.append(Word(text, offset + current[0].start * frame_seconds,
+                              offset + current[-1].end * frame_seconds, float(confidence)))
+            current.clear()
+
+    for span in spans:
+        if symbols[span.token - 1] == " ":
+            flush()
+        else:
+            current.append(span)
+    flush()
+    return words
