@@ -212,6 +212,17 @@ class Decoder:
         return ctc_decoder(lexicon=lexicon, lm=lm, lm_dict=lm_dict, lm_weight=cfg.lm_weight,
                            word_score=cfg.word_score, **kwargs)
 
+    def prepare(self) -> None:
+        """Build the beam decoder (loads the language model) now rather than on first use."""
+        if self.config.kind != "beam" or self._beam is not None:
+            return
+        try:
+            with _SilenceNativeOutput():
+                self._beam = self._build_beam()
+        except (RuntimeError, ValueError, OSError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"cannot set up beam search with {self.config.lm or 'no LM'}: {first[:200]}") from None
+
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hypothesis]]:
         """(batch, frames, vocab) log-probabilities -> n-best hypotheses per utterance."""
         if self.config.kind == "greedy":
@@ -221,13 +232,7 @@ class Decoder:
                 score = float(log_probs[b, : int(lengths[b])].max(dim=-1).values.sum())
                 out.append([Hypothesis(self.vocab.decode(ids), score, ids)])
             return out
-        if self._beam is None:
-            try:
-                with _SilenceNativeOutput():
-                    self._beam = self._build_beam()
-            except (RuntimeError, ValueError, OSError) as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise ConfigError(f"cannot set up beam search with {self.config.lm or 'no LM'}: {first[:200]}") from None
+        self.prepare()
         emissions = log_probs.detach().float().cpu().contiguous()
         results = self._beam(emissions, lengths.to(torch.int32).cpu())
         out = []

@@ -47,7 +47,8 @@ def atomic_save(obj: Any, path: str) -> None:
 
 
 def safe_load(path: str, expected_format: str) -> dict:
-    """Load a file written by `atomic_save` without executing pickled code, checking its format."""
+    """Load a file written by `atomic_save` without executing pickled code, checking its format;
+    the JSON header comes back parsed."""
     what = "model file" if expected_format == MODEL_FORMAT else "checkpoint"
     if not os.path.exists(path):
         raise ModelFileError(f"{path}: no such {what}")
@@ -75,6 +76,10 @@ def safe_load(path: str, expected_format: str) -> dict:
         raise ModelFileError(
             f"{path}: {what} format version {obj.get('version')} is not supported (this asr reads version {FORMAT_VERSION})"
         )
+    try:
+        obj["header"] = json.loads(obj["header"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: {what} is damaged (header: {exc})") from None
     return obj
 
 
@@ -128,9 +133,6 @@ def save_model(bundle: ModelBundle, path: str) -> None:
 def load_model_file(path: str) -> ModelBundle:
     """Read a model file written by `save_model`; never unpickles arbitrary objects."""
     obj = safe_load(path, MODEL_FORMAT)
-    try:
-        header = json.loads(obj["header"])
-        state = obj["state_dict"]
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: model file is damaged ({exc})") from None
-    return build_bundle(header, state, path)
+    if not isinstance(obj.get("state_dict"), dict):
+        raise ModelFileError(f"{path}: model file is damaged (no weights)")
+    return build_bundle(obj["header"], obj["state_dict"], path)

@@ -253,11 +253,10 @@ class Trainer:
 
     def load_checkpoint(self, path: str) -> None:
         obj = safe_load(path, CHECKPOINT_FORMAT)
-        try:
-            header = json.loads(obj["header"])
-            saved = header["config"]
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"{path}: checkpoint is damaged ({exc})") from None
+        header = obj["header"]
+        saved = header.get("config") if isinstance(header, dict) else None
+        if not isinstance(saved, dict):
+            raise ModelFileError(f"{path}: checkpoint is damaged (no training config)")
         for section in ("features", "model"):
             if saved.get(section) != to_dict(getattr(self.cfg, section)):
                 raise ConfigError(

@@ -195,11 +195,15 @@ def evaluate(
     utterances: Iterable,
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
+    decoder: Decoder | None = None,
 ) -> EvaluationResult:
     """Decode utterances (asr.data.Utterance) in length-sorted batches; score WER/CER.
 
-    The real-time factor counts audio reading, features, network and decoding, not model loading.
+    The real-time factor counts audio reading, features, network and decoding, not loading
+    the model or the language model.
     """
+    if decoder is not None:
+        decoder.prepare()
     utts = sorted(utterances, key=lambda u: u.duration)
     counter = ErrorCounter()
     hyps: list[tuple[str, str, str]] = []
@@ -208,7 +212,7 @@ def evaluate(
     for i in range(0, len(utts), batch_size):
         chunk = utts[i : i + batch_size]
         samples = [load_audio(u.path, recognizer.sample_rate) for u in chunk]
-        texts = recognizer.transcribe_samples(samples)
+        texts = recognizer.transcribe_samples(samples, decoder)
         for u, s, text in zip(chunk, samples, texts):
             counter.add(u.text, text)
             hyps.append((u.id, u.text, text))

@@ -222,26 +222,26 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], max_steps: int 
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--hypotheses", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write 'ID<TAB>REFERENCE<TAB>HYPOTHESIS' lines to this file.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the network.")
+@decoder_options
 @user_errors
 def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_size: int, hypotheses: str | None,
+             decoder: str, beam_size: int, lm_path, lexicon, lm_weight: float, word_score: float, hotwords,
              threads: int | None) -> None:
     """Decode a LibriSpeech-layout DATA_DIR (or a .jsonl manifest) and report WER, CER and speed."""
     from asr.data import load_corpus
     from asr.transcribe import evaluate as run_evaluation, load_model
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     recognizer = load_model(model_path)
+    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, hotwords)
     utts = load_corpus(data_dir)
     bar = None
     if not as_json and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=len(utts), unit="utt", desc="decoding", leave=False, file=sys.stderr)
-    result = run_evaluation(recognizer, utts, batch_size=batch_size, progress=bar.update if bar else None)
+    result = run_evaluation(recognizer, utts, batch_size=batch_size, progress=bar.update if bar else None,
+                            decoder=dec)
     if bar:
         bar.close()
     if hypotheses:

@@ -75,7 +75,7 @@ def test_bad_model_files_give_clear_errors(tmp_path, monkeypatch):
 
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
-    atomic_save({"format": MODEL_FORMAT, "version": 1, "value": torch.ones(3)}, str(path))
+    atomic_save({"format": MODEL_FORMAT, "version": 1, "header": "{}", "value": torch.ones(3)}, str(path))
 
     def torn_save(obj, fh):
         fh.write(b"PK\x03\x04 partial")
@@ -83,7 +83,7 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
 
     monkeypatch.setattr(torch, "save", torn_save)
     with pytest.raises(OSError):
-        atomic_save({"format": MODEL_FORMAT, "version": 1, "value": torch.zeros(3)}, str(path))
+        atomic_save({"format": MODEL_FORMAT, "version": 1, "header": "{}", "value": torch.zeros(3)}, str(path))
     monkeypatch.undo()
     assert torch.equal(safe_load(str(path), MODEL_FORMAT)["value"], torch.ones(3))
     assert os.listdir(tmp_path) == ["ckpt.pt"]

@@ -38,7 +38,7 @@ def test_smoke_recipe_end_to_end(tmp_path):
     env = dict(os.environ, ASR=os.path.join(os.path.dirname(sys.executable), "asr"), SHARED_DATA=str(SHARED_DATA))
     proc = subprocess.run(
         ["bash", "recipes/synthetic/run.sh", "--hours", "0.02", "--config", "recipes/synthetic/conf/smoke.yaml",
-         "--data", str(data), "--exp", str(exp), "--stop-stage", "4"],
+         "--data", str(data), "--exp", str(exp), "--stop-stage", "5"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -59,9 +59,17 @@ def test_smoke_recipe_end_to_end(tmp_path):
     # training ran and learnt something; decoding produced the JSON summaries
     log = [json.loads(l) for l in (exp / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 3 and log[-1]["train_loss"] < log[0]["train_loss"]
-    for name in ("test-unseen-voices", "librispeech-sample", "fsdd-digits"):
+    for name in ("test-unseen-voices.greedy", "librispeech-sample.greedy", "fsdd-digits.greedy",
+                 "test-unseen-voices.beam-lm"):
         result = json.loads((exp / "results" / f"{name}.json").read_text())
         assert result["utterances"] > 0 and 0 <= result["cer"]
+    tuned = json.loads((exp / "results" / "lm-tune-dev.json").read_text())
+    assert len(tuned["grid"]) == 24 and tuned["best"] in tuned["grid"]
+    # the language model was built from training sentences only
+    lm_text = set((data / "train" / "lm_text.txt").read_text().splitlines())
+    from asr.text import normalize_transcript
+
+    assert not any(normalize_transcript(r["text"]) in lm_text for r in splits["test"])
 
     # the same seed rebuilds the same test split, byte for byte
     again = tmp_path / "again"

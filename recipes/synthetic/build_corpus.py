@@ -309,6 +309,18 @@ def main() -> None:
     print(f"{len(texts)} sentences available; voices: {len(all_voices())}")
     for split in args.splits.split(","):
         build_split(split, args.out, sizes[split] * 3600, args.seed, texts, args.jobs, not args.no_progress)
+    if "train" in args.splits.split(","):
+        write_lm_text(texts, os.path.join(args.out, "train", "lm_text.txt"))
+
+
+def write_lm_text(texts: list[str], path: str) -> None:
+    """Every sentence of the training text pool (not only those spoken), for the recipe's LM.
+    No dev or test sentence is in it."""
+    lines = sorted({normalize_transcript(t) for t in texts if text_split(t) == "train"})
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(path + ".tmp", path)
+    print(f"{path}: {len(lines)} training sentences for the language model")
 
 
 if __name__ == "__main__":
