@@ -87,7 +87,12 @@ class NgramModel:
             by_order[len(g)].append(g)
         opener = gzip.open if path.endswith(".gz") else open
         tmp = path + ".tmp"
-        with opener(tmp, "wt", encoding="utf-8") as fh:
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            fh = opener(tmp, "wt", encoding="utf-8")
+        except OSError as exc:
+            raise LanguageModelError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        with fh:
             fh.write("\\data\\\n")
             for n in range(1, self.order + 1):
                 fh.write(f"ngram {n}={len(by_order[n])}\n")
