@@ -296,8 +296,8 @@ def lm_build(texts: tuple[str, ...], output: str, order: int) -> None:
 @click.option("--model", "-m", "model_path", default=None, metavar="PATH")
 @click.option("--lm", "lm_path", required=True, metavar="PATH", help="Language model to tune for.")
 @click.option("--lexicon", default=None, metavar="PATH")
-@click.option("--lm-weights", default="0,0.25,0.5,0.75,1.0,1.5", show_default=True, help="Comma-separated grid.")
-@click.option("--word-scores", default="-1,0,1,2", show_default=True, help="Comma-separated grid.")
+@click.option("--lm-weights", default="0,0.5,1,1.5,2,3", show_default=True, help="Comma-separated grid.")
+@click.option("--word-scores", default="-2,-1,0,1", show_default=True, help="Comma-separated grid.")
 @click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole grid as JSON.")
 @user_errors

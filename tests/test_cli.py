@@ -37,6 +37,13 @@ def test_trained_model_transcribes_what_it_memorised(trained_model, digits_corpu
     assert c.cer <= 0.05, hyps
     assert sum(r == h for r, h in zip(DIGITS, hyps)) >= 9, hyps
 
+    # a folder expands to its audio files; a list file works the same
+    folder = run_asr("transcribe", "--model", trained_model, digits_corpus)
+    assert folder.stdout.decode().splitlines() == lines
+    listing = digits_corpus.parent / "files.txt"
+    listing.write_text("".join(f"{f}\n" for f in files))
+    assert run_asr("transcribe", "--model", trained_model, "--file-list", listing).stdout.decode().splitlines() == lines
+
     # one file: no prefix; stdin; another container and rate give the same words
     single = run_asr("transcribe", "-m", trained_model, files[3])
     assert single.stdout.decode().strip() == hyps[3]
