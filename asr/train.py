@@ -8,7 +8,6 @@ position inside the epoch, every random generator) is in the checkpoint, so
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os

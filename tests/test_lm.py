@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from asr.lm import BOS, EOS, LanguageModelError, build_kneser_ney, read_arpa, read_sentences
+from asr.lm import BOS, LanguageModelError, build_kneser_ney, read_arpa, read_sentences
 from conftest import run_asr
 
 TRAIN = [

@@ -1,7 +1,6 @@
 """Model files: exact round trip, and clear errors (never code execution) for bad files."""
 
 import os
-import pickle
 
 import pytest
 import torch
