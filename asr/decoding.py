@@ -242,7 +242,7 @@ class Decoder:
                 ids = [int(t) for t in h.tokens if int(t) != 0]
                 text = " ".join(h.words) if self.config.lm else self.vocab.decode(ids)
                 text = re.sub(r"\s+", " ", text).strip()
-                nbest.append(Hypothesis(text, float(h.score), [i for i in ids]))
+                nbest.append(Hypothesis(text, float(h.score), ids))
             out.append(nbest or [Hypothesis("", float("-inf"), [])])
         return out
 

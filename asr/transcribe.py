@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .audio import AudioSource, load_audio, stream_audio
-from .decoding import Decoder, greedy_decode
+from .decoding import Decoder
 from .errors import ModelFileError
 from .features import FeatureExtractor
 from .metrics import ErrorCounter
@@ -56,8 +56,7 @@ class Recognizer:
     def transcribe_samples(self, batch: Sequence[np.ndarray], decoder: Decoder | None = None) -> list[str]:
         """Float32 mono samples at `self.sample_rate`, one array per utterance -> transcripts."""
         log_probs, lengths = self.log_probs([self.features(s) for s in batch])
-        if decoder is None:
-            return greedy_decode(log_probs, lengths, self.vocab)
+        decoder = decoder or Decoder(self.vocab)
         return [nbest[0].text for nbest in decoder.decode(log_probs, lengths)]
 
     def transcribe(self, source: AudioSource, decoder: Decoder | None = None) -> str:
@@ -190,6 +189,16 @@ class EvaluationResult:
         }
 
 
+def _network_batches(recognizer: Recognizer, utterances: Iterable, batch_size: int):
+    """Length-sorted batches of utterances -> (utterances, seconds of audio, log_probs, lengths)."""
+    utts = sorted(utterances, key=lambda u: u.duration)
+    for i in range(0, len(utts), batch_size):
+        chunk = utts[i : i + batch_size]
+        samples = [load_audio(u.path, recognizer.sample_rate) for u in chunk]
+        log_probs, lengths = recognizer.log_probs([recognizer.features(x) for x in samples])
+        yield chunk, sum(len(x) for x in samples) / recognizer.sample_rate, log_probs, lengths
+
+
 def evaluate(
     recognizer: Recognizer,
     utterances: Iterable,
@@ -202,21 +211,17 @@ def evaluate(
     The real-time factor counts audio reading, features, network and decoding, not loading
     the model or the language model.
     """
-    if decoder is not None:
-        decoder.prepare()
-    utts = sorted(utterances, key=lambda u: u.duration)
+    decoder = decoder or Decoder(recognizer.vocab)
+    decoder.prepare()
     counter = ErrorCounter()
     hyps: list[tuple[str, str, str]] = []
     audio_seconds = 0.0
     start = time.perf_counter()
-    for i in range(0, len(utts), batch_size):
-        chunk = utts[i : i + batch_size]
-        samples = [load_audio(u.path, recognizer.sample_rate) for u in chunk]
-        texts = recognizer.transcribe_samples(samples, decoder)
-        for u, s, text in zip(chunk, samples, texts):
-            counter.add(u.text, text)
-            hyps.append((u.id, u.text, text))
-            audio_seconds += len(s) / recognizer.sample_rate
+    for chunk, seconds, log_probs, lengths in _network_batches(recognizer, utterances, batch_size):
+        audio_seconds += seconds
+        for u, nbest in zip(chunk, decoder.decode(log_probs, lengths)):
+            counter.add(u.text, nbest[0].text)
+            hyps.append((u.id, u.text, nbest[0].text))
         if progress:
             progress(len(chunk))
     elapsed = time.perf_counter() - start
@@ -237,12 +242,7 @@ def tune_language_model(
     """WER/CER of beam search for every (lm_weight, word_score) pair; the network runs once."""
     from .decoding import DecoderConfig
 
-    utts = sorted(utterances, key=lambda u: u.duration)
-    outputs = []
-    for i in range(0, len(utts), batch_size):
-        chunk = utts[i : i + batch_size]
-        outputs.append((chunk, *recognizer.log_probs([recognizer.features(load_audio(u.path, recognizer.sample_rate))
-                                                      for u in chunk])))
+    outputs = [(chunk, lp, n) for chunk, _, lp, n in _network_batches(recognizer, utterances, batch_size)]
     grid = []
     for weight in lm_weights:
         for score in word_scores:
