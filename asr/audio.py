@@ -165,3 +165,16 @@ def audio_duration(path: str) -> float:
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"{path}: cannot read audio header: {str(exc).splitlines()[0]}") from None
     return info.frames / info.samplerate
+
+
+def pcm_blocks(stream: BinaryIO, block_seconds: float = 0.1, sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """Raw signed 16-bit little-endian mono PCM at `sample_rate` (a pipe, stdin) -> float32 blocks.
+    Each read waits for a whole block, so a live pipe is consumed as it is produced."""
+    size = max(int(block_seconds * sample_rate), 1) * 2
+    while True:
+        data = stream.read(size)
+        if not data:
+            return
+        data = data[: len(data) // 2 * 2]  # an odd byte can only be the truncated end of the stream
+        if data:
+            yield np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0

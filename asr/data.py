@@ -7,11 +7,14 @@ Layout: ROOT/SPEAKER/CHAPTER/SPEAKER-CHAPTER-NNNN.flac beside SPEAKER-CHAPTER.tr
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
+import sys
 from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from .audio import audio_duration, load_audio
@@ -113,19 +116,64 @@ class UtteranceDataset(torch.utils.data.Dataset):
     def features(self, index: int) -> torch.Tensor:
         if self.cache is not None and index in self.cache:
             return self.cache[index]
+        feats = self.compute_features(index)
+        if self.cache is not None:
+            self.cache[index] = feats
+        return feats
+
+    def compute_features(self, index: int) -> torch.Tensor:
+        """Features of one utterance, read from disk (never from the cache)."""
         utt = self.utts[index]
         try:
             samples = load_audio(utt.path, self.extractor.config.sample_rate)
         except AsrError as exc:
             raise DataError(f"utterance {utt.id}: {exc}") from None
-        feats = self.extractor(torch.from_numpy(samples))
-        if self.cache is not None:
-            self.cache[index] = feats
-        return feats
+        return self.extractor(torch.from_numpy(samples))
+
+    def fill_cache(self, workers: int = 0, progress: bool = False, desc: str = "features") -> None:
+        """Compute the features of every uncached utterance now, in `workers` processes (0: here).
+
+        Results travel back as numpy arrays through pipes, not shared memory, which containers
+        often keep small."""
+        if self.cache is None:
+            raise ValueError("fill_cache needs a dataset made with cache=True")
+        todo = [i for i in range(len(self.utts)) if i not in self.cache]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(todo), desc=desc, unit="utt", leave=False, file=sys.stderr)
+        if workers <= 0:
+            for i in todo:
+                self.features(i)
+                if bar:
+                    bar.update(1)
+        else:
+            global _fill_source
+            _fill_source = self  # inherited by the forked workers
+            try:
+                with multiprocessing.get_context("fork").Pool(workers, initializer=torch.set_num_threads,
+                                                              initargs=(1,)) as pool:
+                    for i, feats in pool.imap_unordered(_features_as_numpy, todo, chunksize=16):
+                        self.cache[i] = torch.from_numpy(feats)
+                        if bar:
+                            bar.update(1)
+            finally:
+                _fill_source = None
+        if bar:
+            bar.close()
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         labels = torch.tensor(self.vocab.encode(self.utts[index].text), dtype=torch.long)
         return self.features(index), labels, index
+
+
+_fill_source: UtteranceDataset | None = None
+
+
+def _features_as_numpy(index: int) -> tuple[int, np.ndarray]:
+    assert _fill_source is not None
+    return index, _fill_source.compute_features(index).numpy()
 
 
 @dataclass

@@ -30,13 +30,30 @@ CHUNK = 1 << 16
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
 
-def sha256_file(path: str) -> str:
-    """Hex SHA-256 digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+# Published checksums come as SHA-256 (LibriSpeech audio) or MD5 (OpenSLR's older resources);
+# the length of the hex digest says which.
+_ALGORITHM_BY_LENGTH = {64: "sha256", 32: "md5"}
+
+
+def checksum_algorithm(digest: str) -> str:
+    """'sha256' or 'md5', from the length of a hex digest; anything else is a DownloadError."""
+    algorithm = _ALGORITHM_BY_LENGTH.get(len(digest))
+    if algorithm is None or any(c not in "0123456789abcdefABCDEF" for c in digest):
+        raise DownloadError(f"not a SHA-256 or MD5 hex digest: {digest!r}")
+    return algorithm
+
+
+def file_digest(path: str, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(path: str) -> str:
+    return file_digest(path, "sha256")
 
 
 class _Dropped(Exception):
@@ -128,19 +145,21 @@ def _describe(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def download(url: str, dest: str, sha256: str | None, progress: bool = True, retries: int = 5,
+def download(url: str, dest: str, checksum: str | None, progress: bool = True, retries: int = 5,
              timeout: float = 30) -> str:
     """Download `url` to `dest` (resumable, checksum-verified) and return `dest`.
 
     Bytes go to DEST.part; a dropped connection, or a .part left by an earlier run, is resumed
     with an HTTP Range request (a server that answers 200 instead of 206 is read from the start).
     `retries` failed attempts in a row (attempts that receive data do not count) end in a
-    DownloadError. A SHA-256 mismatch deletes the .part file and raises DownloadError; only a
-    verified file is renamed to `dest`. An existing `dest` whose checksum matches is kept as is
-    (with `sha256=None`, any existing `dest` is kept and nothing is verified).
+    DownloadError. `checksum` is a SHA-256 or MD5 hex digest; a mismatch deletes the .part file
+    and raises DownloadError; only a verified file is renamed to `dest`. An existing `dest` whose
+    checksum matches is kept as is (with `checksum=None`, any existing `dest` is kept and nothing
+    is verified).
     """
-    want = sha256.lower() if sha256 else None
-    if os.path.exists(dest) and (want is None or sha256_file(dest) == want):
+    want = checksum.lower() if checksum else None
+    algorithm = checksum_algorithm(want) if want else "sha256"
+    if os.path.exists(dest) and (want is None or file_digest(dest, algorithm) == want):
         return dest
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     part = dest + ".part"
@@ -160,11 +179,11 @@ def download(url: str, dest: str, sha256: str | None, progress: bool = True, ret
                 print(f"{desc}: {exc}; retrying from byte {after}", file=sys.stderr)
             time.sleep(min(0.5 * 2 ** max(failures - 1, 0), 30.0) if failures else 0.2)
     if want is not None:
-        actual = sha256_file(part)
+        actual = file_digest(part, algorithm)
         if actual != want:
             os.remove(part)
             raise DownloadError(
-                f"{dest}: checksum mismatch (expected sha256 {want}, got {actual}); the download was deleted"
+                f"{dest}: checksum mismatch (expected {algorithm} {want}, got {actual}); the download was deleted"
             )
     os.replace(part, dest)
     return dest

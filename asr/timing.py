@@ -22,12 +22,14 @@ class Word:
 
 def align_words(
     log_probs: torch.Tensor, token_ids: list[int], symbols: list[str], frame_seconds: float,
-    offset: float = 0.0, blank: int = 0,
+    offset: float = 0.0, blank: int = 0, split_gap: float | None = None,
 ) -> list[Word]:
     """Times for each word of `token_ids` (label ids of the transcript, spaces included).
 
     log_probs: (frames, vocab) for one utterance (no padding). `symbols[i - 1]` is the character
-    of label i (index 0 is the blank). Times are accurate to about one output frame.
+    of label i (index 0 is the blank). Times are accurate to about one output frame. With
+    `split_gap`, a pause of that many seconds inside a word splits it in two (a model may miss
+    the space between words said with a pause between them).
     """
     import torchaudio.functional as AF
 
@@ -56,10 +58,13 @@ def align_words(
                               offset + current[-1].end * frame_seconds, float(confidence)))
             current.clear()
 
+    gap_frames = split_gap / frame_seconds if split_gap else None
     for span in spans:
         if symbols[span.token - 1] == " ":
             flush()
-        else:
-            current.append(span)
+            continue
+        if gap_frames is not None and current and span.start - current[-1].end >= gap_frames:
+            flush()
+        current.append(span)
     flush()
     return words

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import random
+import re
 import signal
 import sys
 import time
@@ -68,8 +70,10 @@ class TrainConfig:
     max_utterance_seconds: float = 30.0  # longer utterances are skipped
     seed: int = 1234
     threads: int = 0  # torch intra-op threads (0: torch default)
-    num_workers: int = 0  # DataLoader worker processes
-    cache_features: bool = False  # keep computed features in memory (small corpora)
+    num_workers: int = 0  # DataLoader worker processes (with cache_features: processes that fill the cache)
+    cache_features: bool = False  # compute features once, before the first epoch, and keep them in memory
+    device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:N
+    init_from: str = ""  # start from this model file's weights (fine-tuning); same features and model config
     stats_utterances: int = 2000  # utterances sampled for normalisation statistics
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (0: epoch ends only)
     progress: bool = True
@@ -88,10 +92,29 @@ class TrainConfig:
             raise ConfigError("max_batch_seconds and max_batch_size must be positive")
         if self.threads < 0 or self.num_workers < 0:
             raise ConfigError("threads and num_workers must be >= 0")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         self.features.validate()
         self.model.validate()
         self.specaugment.validate()
         self.optim.validate()
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks the first GPU when torch sees one; asking for a missing GPU is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: torch sees no GPU here (use device: cpu or auto)")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    """Where training ran, for the model card: a GPU's name, or the CPU and its core count."""
+    cores = f"{os.cpu_count()} CPU cores"
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} GPU, {cores}"
+    return f"{platform.machine()} CPU, {cores}"
 
 
 def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
@@ -183,7 +206,8 @@ class Trainer:
         self.valid_utts = self._load(cfg.valid_data, "valid_data", filter_long=False) if cfg.valid_data else []
         self.train_set = UtteranceDataset(self.train_utts, self.vocab, self.extractor, cache=cfg.cache_features)
         self.valid_set = UtteranceDataset(self.valid_utts, self.vocab, self.extractor, cache=True)
-        self.model = AcousticModel(cfg.model, input_dim=cfg.features.dim, vocab_size=self.vocab.size)
+        self.device = resolve_device(cfg.device)
+        self.model = AcousticModel(cfg.model, input_dim=cfg.features.dim, vocab_size=self.vocab.size).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.sampler = BucketBatchSampler(
             [u.duration for u in self.train_utts], cfg.max_batch_seconds, cfg.max_batch_size, shuffle=True, seed=cfg.seed
@@ -227,6 +251,23 @@ class Trainer:
             stats.update(self.train_set.features(i))
         mean, std = stats.mean_std()
         self.model.set_normalization(mean, std)
+
+    def initialise_from(self, path: str) -> None:
+        """Copy weights and normalisation from a model file with the same features and architecture."""
+        from .modelfile import load_model_file
+
+        bundle = load_model_file(path)
+        for section, theirs in (("features", bundle.features), ("model", bundle.model.config)):
+            if to_dict(theirs) != to_dict(getattr(self.cfg, section)):
+                raise ConfigError(f"init_from {path}: its {section} config differs from this one")
+        self.model.load_state_dict(bundle.model.state_dict())
+        self.log(f"initialised from {path}")
+
+    def _fill_caches(self) -> None:
+        """Compute every feature once, in cfg.num_workers processes, before the first step."""
+        for name, dataset in (("train", self.train_set), ("valid", self.valid_set)):
+            if len(dataset):
+                dataset.fill_cache(self.cfg.num_workers, progress=self.cfg.progress, desc=f"features ({name})")
 
     def save_checkpoint(self) -> None:
         header = {
@@ -283,6 +324,7 @@ class Trainer:
             "epochs": self.epoch,
             "steps": self.step,
             "parameters": self.model.num_parameters(),
+            "trained_on": describe_device(self.device),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         metadata.update(extra or {})
@@ -297,8 +339,8 @@ class Trainer:
         with torch.inference_mode():
             for indices in sampler:
                 batch = collate([self.valid_set[i] for i in indices])
-                log_probs, lengths = self.model(batch.feats, batch.feat_lengths)
-                for i, hyp in zip(indices, greedy_decode(log_probs, lengths, self.vocab)):
+                log_probs, lengths = self.model(batch.feats.to(self.device), batch.feat_lengths.to(self.device))
+                for i, hyp in zip(indices, greedy_decode(log_probs.cpu(), lengths.cpu(), self.vocab)):
                     counter.add(self.valid_utts[i].text, hyp)
         self.model.train()
         return {"valid_wer": counter.wer, "valid_cer": counter.cer}
@@ -306,15 +348,16 @@ class Trainer:
     def train_step(self, batch) -> float:
         cfg = self.cfg
         feats = batch.feats
-        if cfg.use_specaugment:
-            fill = self.model.feature_mean
+        if cfg.use_specaugment:  # on the CPU, from the global generator that checkpoints carry
+            fill = self.model.feature_mean.cpu()
             feats = feats.clone()
             for b, n in enumerate(batch.feat_lengths.tolist()):
                 feats[b, :n] = spec_augment(feats[b, :n], cfg.specaugment, fill)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg.optim, self.step, self.total_steps)
-        log_probs, out_lengths = self.model(feats, batch.feat_lengths)
-        loss = self.ctc(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+        dev = self.device
+        log_probs, out_lengths = self.model(feats.to(dev, non_blocking=True), batch.feat_lengths.to(dev))
+        loss = self.ctc(log_probs.transpose(0, 1), batch.targets.to(dev), out_lengths, batch.target_lengths.to(dev))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.grad_clip:
@@ -337,7 +380,14 @@ class Trainer:
                 raise ConfigError(
                     f"{self.checkpoint_path} exists: pass --resume to continue it, or choose another out_dir"
                 )
-            self.compute_normalization()
+            if cfg.cache_features:
+                self._fill_caches()
+            if cfg.init_from:
+                self.initialise_from(cfg.init_from)
+            else:
+                self.compute_normalization()
+        if resume and cfg.cache_features:
+            self._fill_caches()
         with open(os.path.join(cfg.out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
             import yaml
 
@@ -345,8 +395,9 @@ class Trainer:
         self.log(
             f"training on {len(self.train_utts)} utterances ({self.hours:.2f} h), "
             f"{len(self.valid_utts)} for validation; {self.model.num_parameters() / 1e6:.2f} M parameters; "
-            f"{len(self.sampler)} batches per epoch"
+            f"{len(self.sampler)} batches per epoch; device {self.device}"
         )
+        loader_workers = 0 if cfg.cache_features else cfg.num_workers  # cached features need no workers
         self.model.train()
         steps_this_run = 0
         audio_done = 0.0
@@ -360,7 +411,7 @@ class Trainer:
                 # A private generator: creating a loader would otherwise draw from the global RNG,
                 # at a different moment when resuming mid-epoch.
                 loader = torch.utils.data.DataLoader(
-                    self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers,
+                    self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=loader_workers,
                     generator=torch.Generator().manual_seed(cfg.seed + self.epoch),
                 )
                 bar = _progress(len(self.sampler), self.batch_in_epoch, f"epoch {self.epoch + 1}/{cfg.epochs}",

@@ -68,7 +68,7 @@ class SpeechSegmenter:
             x = self.buffer[a : a + self.frame]
             energy = 10.0 * np.log10(float(np.mean(x * x)) + 1e-10)
             self.history.append(energy)
-            if i % 50 == 0:
+            if i % 50 == 0 and len(self.history) >= 50:  # until 1 s is seen, only the absolute floor counts
                 self.floor_db = float(np.percentile(self.history, 10))
             speech = energy > max(self.floor_db + cfg.margin_db, cfg.absolute_floor_db)
             if self.seg_start is None:

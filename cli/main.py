@@ -46,17 +46,19 @@ def cli() -> None:
 def decoder_options(func):
     """Options shared by every command that decodes."""
     options = [
-        click.option("--decoder", type=click.Choice(["greedy", "beam"]), default="greedy", show_default=True,
-                     help="Greedy CTC, or beam search (with --lm: a lexicon and an n-gram language model)."),
+        click.option("--decoder", type=click.Choice(["greedy", "beam"]), default=None,
+                     help="Greedy CTC, or beam search (with --lm: a lexicon and an n-gram language model). "
+                          "Default: beam when --lm, --hotword or --nbest > 1 is given, else greedy (without a "
+                          "language model, beam search gives the same words as greedy, only slower)."),
         click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True),
         click.option("--lm", "lm_path", default=None, metavar="PATH",
-                     help="Word n-gram language model (ARPA or KenLM binary) for --decoder beam."),
+                     help="Word n-gram language model (ARPA or KenLM binary); turns beam search on."),
         click.option("--lexicon", default=None, metavar="PATH",
                      help="Lexicon ('word w o r d |' lines); default: the LM's vocabulary."),
         click.option("--lm-weight", type=float, default=0.5, show_default=True),
         click.option("--word-score", type=float, default=0.0, show_default=True),
         click.option("--hotword", "hotwords", multiple=True, metavar="WORD[:BOOST]",
-                     help="Favour WORD (log10 boost, default 5); repeatable; needs --lm."),
+                     help="Favour WORD (log10 boost, default 5); repeatable; turns beam search on."),
         click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the network."),
     ]
     for option in reversed(options):
@@ -64,16 +66,18 @@ def decoder_options(func):
     return func
 
 
-def make_decoder(recognizer, decoder: str, beam_size: int, lm_path, lexicon, lm_weight: float, word_score: float,
-                 hotwords, nbest: int = 1):
+def make_decoder(recognizer, decoder: str | None, beam_size: int, lm_path, lexicon, lm_weight: float,
+                 word_score: float, hotwords, nbest: int = 1):
     from asr.decoding import Decoder, DecoderConfig
 
-    if hotwords and decoder != "beam":
-        decoder = "beam"
+    needs_beam = [flag for flag, given in (("--lm", lm_path), ("--lexicon", lexicon), ("--hotword", hotwords),
+                                           ("--nbest", nbest > 1)) if given]
+    if decoder is None:
+        decoder = "beam" if needs_beam else "greedy"
+    elif decoder == "greedy" and needs_beam:
+        raise click.UsageError(f"{needs_beam[0]} needs beam search; drop --decoder greedy")
     cfg = DecoderConfig(kind=decoder, beam_size=beam_size, lm=lm_path, lexicon=lexicon, lm_weight=lm_weight,
                         word_score=word_score, hotwords=list(hotwords), nbest=nbest)
-    if lm_path and decoder != "beam":
-        raise click.UsageError("--lm needs --decoder beam")
     return Decoder(recognizer.vocab, cfg)
 
 
@@ -324,6 +328,143 @@ def lm_tune(data_dir: str, model_path, lm_path: str, lexicon, lm_weights: str, w
             click.echo(f"lm_weight {r['lm_weight']:<5g} word_score {r['word_score']:<5g} WER {100 * r['wer']:.2f}%")
         click.echo(f"best: --lm-weight {best['lm_weight']:g} --word-score {best['word_score']:g} "
                    f"(WER {100 * best['wer']:.2f}%, CER {100 * best['cer']:.2f}%)")
+
+
+@cli.command()
+@click.option("--input", "-i", "input_path", default=None, metavar="FILE",
+              help="Stream an audio file instead of a microphone ('-': raw 16-bit 16 kHz mono PCM on stdin).")
+@click.option("--realtime/--no-realtime", default=False, show_default=True,
+              help="Pace --input at real time (as a microphone would) or run as fast as possible.")
+@click.option("--device", "-d", default=None, metavar="NAME|INDEX", help="Input device (default: the system's).")
+@click.option("--list-devices", is_flag=True, help="List input devices and exit.")
+@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
+              help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+@decoder_options
+@click.option("--output", "-o", "output_path", default=None, type=click.Path(dir_okay=False),
+              help="Also append each final segment to FILE ('START<tab>END<tab>TEXT', seconds).")
+@click.option("--timestamps", is_flag=True, help="Prefix final lines with [start --> end].")
+@click.option("--json", "as_json", is_flag=True, help="Print every event (partial and final) as a JSON line.")
+@click.option("--block-seconds", type=click.FloatRange(min=0.01, max=2.0), default=0.1, show_default=True,
+              help="Audio block size read from the device or file.")
+@click.option("--step-seconds", type=click.FloatRange(min=0.05), default=0.2, show_default=True,
+              help="Decode again after this much new audio (partial-result rate).")
+@click.option("--commit-lag", type=click.FloatRange(min=0.1), default=0.5, show_default=True,
+              help="Seconds of audio after a word before it is final (more: steadier, later).")
+@user_errors
+def stream(input_path, realtime: bool, device, list_devices: bool, model_path, decoder, beam_size, lm_path, lexicon,
+           lm_weight, word_score, hotwords, threads, output_path, timestamps: bool, as_json: bool,
+           block_seconds: float, step_seconds: float, commit_lag: float) -> None:
+    """Live transcription from a microphone (or --input FILE), with partial results while you speak.
+
+    On a terminal the current utterance updates in place and each finished utterance stays on its
+    own line; otherwise each final segment is printed on its own line. Ctrl-C stops and prints
+    what is left.
+    """
+    if list_devices:
+        from asr.microphone import input_devices
+
+        devices = input_devices()
+        if not devices:
+            raise AsrError("no audio input device found")
+        for d in devices:
+            mark = "*" if d["default"] else " "
+            click.echo(f"{mark} {d['index']:3d}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:g} Hz)")
+        return
+    from asr.streaming import StreamingConfig, StreamingRecognizer
+    from asr.transcribe import load_model
+
+    if input_path is None:  # fail before loading the model when there is nothing to listen to
+        from asr.microphone import resolve_device
+
+        resolve_device(device)
+    set_threads(threads)
+    recognizer = load_model(model_path)
+    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, hotwords)
+    streamer = StreamingRecognizer(recognizer, dec, StreamingConfig(step_seconds=step_seconds, commit_lag=commit_lag))
+    rate = recognizer.sample_rate
+    if input_path is not None:
+        blocks = _input_blocks(input_path, rate, block_seconds, realtime)
+    else:
+        from asr.microphone import microphone_blocks
+
+        blocks = microphone_blocks(device, rate, block_seconds)
+    view = _StreamView(sys.stdout.isatty() and not as_json, as_json, timestamps,
+                       open(output_path, "a", encoding="utf-8") if output_path else None)
+    try:
+        for block in blocks:
+            view.show(streamer.feed(block))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        blocks.close()  # stop the device now: a PortAudio thread left running can hang the exit
+        view.show(streamer.flush())
+        view.close()
+
+
+def _input_blocks(path: str, rate: int, block_seconds: float, realtime: bool):
+    """Blocks of a file (or raw PCM on stdin), paced at real time if asked."""
+    import time
+
+    from asr.audio import pcm_blocks, stream_audio
+
+    blocks = pcm_blocks(sys.stdin.buffer, block_seconds, rate) if path == "-" else stream_audio(path, rate, block_seconds)
+    start = time.monotonic()
+    sent = 0.0
+    for block in blocks:
+        sent += len(block) / rate
+        if realtime:
+            time.sleep(max(0.0, start + sent - time.monotonic()))
+        yield block
+
+
+class _StreamView:
+    """Prints streaming events: in place on a terminal, as lines otherwise, JSON lines on request."""
+
+    def __init__(self, live: bool, as_json: bool, timestamps: bool, output) -> None:
+        import shutil
+
+        self.live, self.as_json, self.timestamps, self.output = live, as_json, timestamps, output
+        self.width = shutil.get_terminal_size((100, 20)).columns - 1
+        self.line: list[str] = []  # final text of the current terminal line
+
+    def _final_line(self, event) -> str:
+        return f"[{event.start:8.2f} --> {event.end:8.2f}] {event.text}" if self.timestamps else event.text
+
+    def show(self, events) -> None:
+        for e in events:
+            if self.as_json:
+                click.echo(json.dumps(e.to_dict()))
+            if e.kind == "final" and e.text and self.output:
+                self.output.write(f"{e.start:.2f}\t{e.end:.2f}\t{e.text}\n")
+                self.output.flush()
+            if self.as_json:
+                continue
+            if not self.live:
+                if e.kind == "final" and e.text:
+                    click.echo(self._final_line(e))
+                continue
+            if e.kind == "final":
+                if e.text:
+                    self.line.append(e.text)
+                done = " ".join(self.line)
+                if e.end_of_utterance or len(done) > self.width * 0.8:
+                    self._redraw(done, newline=bool(done))
+                    self.line = []
+                else:
+                    self._redraw(done)
+            else:
+                self._redraw(e.text)
+        sys.stdout.flush()
+
+    def _redraw(self, text: str, newline: bool = False) -> None:
+        shown = text if len(text) <= self.width else "…" + text[-(self.width - 1):]
+        sys.stdout.write("\r\x1b[K" + shown + ("\n" if newline else ""))
+
+    def close(self) -> None:
+        if self.live and self.line:
+            self._redraw(" ".join(self.line), newline=True)
+        if self.output:
+            self.output.close()
 
 
 def main() -> None:

@@ -62,7 +62,8 @@ def digits_corpus(tmp_path_factory, fsdd) -> Path:
     return root
 
 
-def run_asr(*args: str, input: bytes | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_asr(*args: str, input: bytes | None = None, timeout: float = 600,
+            env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real `asr` command line in a fresh process (as a user would)."""
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *map(str, args)],
@@ -70,6 +71,7 @@ def run_asr(*args: str, input: bytes | None = None, timeout: float = 600) -> sub
         input=input,
         capture_output=True,
         timeout=timeout,
+        env=env,
     )
 
 

@@ -23,14 +23,14 @@ def test_beam_search_lm_hotwords_and_outputs(trained_model, digits_corpus, tmp_p
     without = run_asr("transcribe", "-m", trained_model, "--decoder", "beam", "--lm", lm, "--word-score", "1", seven)
     assert without.returncode == 0, without.stderr.decode()
     assert without.stdout.decode().strip() != "seven"
-    # ... until it is given as a hotword
-    boosted = run_asr("transcribe", "-m", trained_model, "--decoder", "beam", "--lm", lm, "--word-score", "1",
-                      "--hotword", "seven:3", seven)
+    # ... until it is given as a hotword (--lm alone turns beam search on)
+    boosted = run_asr("transcribe", "-m", trained_model, "--lm", lm, "--word-score", "1", "--hotword", "seven:3", seven)
     assert boosted.stdout.decode().strip() == "seven", boosted.stderr.decode()
+    clash = run_asr("transcribe", "-m", trained_model, "--decoder", "greedy", "--lm", lm, seven)
+    assert clash.returncode == 2 and "--lm needs beam search" in clash.stderr.decode()
 
     out = tmp_path / "out"
-    proc = run_asr("transcribe", "-m", trained_model, "--decoder", "beam", "--nbest", "3", "-f", "all", "-o", out,
-                   files[2])
+    proc = run_asr("transcribe", "-m", trained_model, "--nbest", "3", "-f", "all", "-o", out, files[2])
     assert proc.returncode == 0, proc.stderr.decode()
     stem = files[2].stem
     result = json.loads((out / f"{stem}.json").read_text())

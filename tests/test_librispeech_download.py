@@ -322,3 +322,61 @@ def test_recipe_configs_load(name, layers, hidden):
     assert all(p.startswith("data/librispeech/manifests/") and p.endswith(".jsonl")
                for p in cfg.train_data + cfg.valid_data)
     assert cfg.use_specaugment
+
+
+# -- (e) the language-model stage: OpenSLR 11's upper-case ARPA, MD5-verified, lower-cased ---------
+
+def _upper_case_arpa(arpa: str) -> str:
+    """Our lower-case ARPA written the way OpenSLR 11's models are: words upper case."""
+    out = []
+    for line in arpa.splitlines(keepends=True):
+        fields = line.split("\t")
+        if len(fields) >= 2:
+            fields[1] = " ".join(w if w in ("<s>", "</s>", "<unk>") else w.upper() for w in fields[1].split(" "))
+        out.append("\t".join(fields))
+    return "".join(out)
+
+
+def test_lm_stage_resumes_verifies_md5_and_lowercases(tmp_path):
+    import gzip
+
+    from asr.lm import build_kneser_ney, read_arpa
+
+    model = build_kneser_ney(["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"], order=3)
+    model.write_arpa(str(tmp_path / "ours.arpa"))
+    ours = (tmp_path / "ours.arpa").read_text()
+    upper = _upper_case_arpa(ours)
+    assert "CAT" in upper and "\\data\\" in upper and "<s>" in upper
+    gz = gzip.compress(upper.encode(), mtime=0)
+    name = "3-gram.pruned.1e-7.arpa.gz"
+    sums = tmp_path / "sums.txt"
+    sums.write_text(f"{name} {hashlib.md5(gz).hexdigest()}\n")
+    data = tmp_path / "data"
+    cmd = ["bash", "recipes/librispeech/run.sh", "--stage", "5", "--stop-stage", "5", "--data", str(data),
+           "--checksums", str(sums)]
+    env = dict(os.environ, ASR=str(Path(sys.executable).parent / "asr"))
+    with FileServer({f"/{name}": gz}) as srv:
+        srv.drop_after = len(gz) // 2
+        first = subprocess.run(cmd + ["--lm-base-url", srv.base_url], cwd=REPO, capture_output=True, text=True,
+                               timeout=120, env=env)
+        assert first.returncode == 0, first.stderr
+        assert [r for _, r in srv.requests] == [None, f"bytes={len(gz) // 2}-"]
+        lowered = data / "lm" / "3-gram.pruned.1e-7.lower.arpa"
+        assert lowered.read_text() == ours  # exactly our model back
+        assert read_arpa(str(lowered)).order == 3
+        again = subprocess.run(cmd + ["--lm-base-url", srv.base_url], cwd=REPO, capture_output=True, text=True,
+                               timeout=120, env=env)
+        assert again.returncode == 0 and "skipped" in again.stdout
+        assert len(srv.requests) == 2
+
+    # a corrupted download is rejected with one line, and nothing is left to be used
+    bad = tmp_path / "bad"
+    sums.write_text(f"{name} {hashlib.md5(b'something else').hexdigest()}\n")
+    with FileServer({f"/{name}": gz}) as srv:
+        failed = subprocess.run(["bash", "recipes/librispeech/run.sh", "--stage", "5", "--stop-stage", "5",
+                                 "--data", str(bad), "--checksums", str(sums), "--lm-base-url", srv.base_url],
+                                cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    assert failed.returncode != 0
+    errors = [l for l in failed.stderr.splitlines() if l.startswith("asr: error:")]
+    assert len(errors) == 1 and "md5" in errors[0] and "Traceback" not in failed.stderr
+    assert not list((bad / "lm").glob("*.arpa")) and not (bad / "lm" / name).exists()

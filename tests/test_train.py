@@ -78,3 +78,42 @@ def test_config_errors_are_one_line(tmp_path):
         load_config(TrainConfig, str(bad))
     cfg = load_config(TrainConfig, None, ["train_data=[x]", "optim.lr=1e-4", "features.kind=mfcc"])
     assert cfg.optim.lr == 1e-4 and cfg.features.kind == "mfcc"
+
+
+def test_device_choice_and_parallel_feature_cache(tmp_path, digits_corpus):
+    with pytest.raises(ConfigError, match="device must be auto, cpu, cuda or cuda:N"):
+        load_config(TrainConfig, None, ["train_data=[x]", "device=tpu"])
+    if not torch.cuda.is_available():
+        from asr.train import Trainer
+
+        with pytest.raises(ConfigError, match="sees no GPU"):
+            Trainer(small_config(digits_corpus, tmp_path / "gpu", device="cuda"), log=quiet)
+
+    # features computed in worker processes are the ones computed here, for every utterance
+    from asr.data import UtteranceDataset, load_corpus
+    from asr.features import FeatureConfig, FeatureExtractor
+    from asr.text import Vocabulary
+
+    utts = load_corpus(str(digits_corpus))
+    extractor = FeatureExtractor(FeatureConfig(n_mels=24))
+    parallel = UtteranceDataset(utts, Vocabulary(), extractor, cache=True)
+    parallel.fill_cache(workers=2)
+    here = UtteranceDataset(utts, Vocabulary(), extractor, cache=False)
+    assert sorted(parallel.cache) == list(range(len(utts)))
+    for i in range(len(utts)):
+        assert torch.equal(parallel.cache[i], here.features(i))
+
+
+def test_fine_tuning_starts_from_a_model_file(tmp_path, digits_corpus):
+    from asr.train import Trainer
+
+    first = train(small_config(digits_corpus, tmp_path / "a", epochs=1), log=quiet)
+    model_file = tmp_path / "a" / "best_model.pt"
+    tuned = Trainer(small_config(digits_corpus, tmp_path / "b", init_from=str(model_file)), log=quiet)
+    tuned.initialise_from(str(model_file))
+    source = load_model_file(str(model_file)).model.state_dict()
+    assert all(torch.equal(v, source[k]) for k, v in tuned.model.state_dict().items())
+    with pytest.raises(ConfigError, match="model config differs"):
+        Trainer(small_config(digits_corpus, tmp_path / "c", **{"model.hidden_size": 16}),
+                log=quiet).initialise_from(str(model_file))
+    assert first.epochs_done == 1

@@ -80,6 +80,18 @@ def test_silence_splitting_finds_the_utterances(librispeech_sample):
     assert list(split_on_silence([np.zeros(48000, np.float32)])) == []
 
 
+def test_speech_from_the_first_sample_is_kept(librispeech_sample):
+    """The noise floor is learnt from the audio itself; speech that starts at once must not be
+    mistaken for the floor (it once dropped the first second of such files)."""
+    x = load_audio(sorted(librispeech_sample.glob("test-clean/*/*/*.flac"))[0])
+    frames = x[: len(x) // 320 * 320].reshape(-1, 320)
+    onset = int(np.argmax(10 * np.log10((frames**2).mean(1) + 1e-10) > -35)) * 320
+    audio = np.concatenate([x[onset:], np.zeros(16000, np.float32), x[onset:]])
+    segments = list(split_on_silence([audio], 16000, VadConfig(max_seconds=30.0)))
+    assert segments[0][0] == 0.0
+    assert len(segments[0][1]) >= len(x) - onset - 0.4 * 16000
+
+
 def test_word_times_from_a_known_alignment():
     vocab = Vocabulary()
     frames, frame_seconds = 40, 0.03

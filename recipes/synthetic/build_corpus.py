@@ -1,6 +1,6 @@
 """Build a LibriSpeech-layout speech corpus on the spot from Debian's free text-to-speech engines.
 
-Voices: espeak-ng (8 English accents x 14 voice variants), flite (kal16, awb, rms, slt) and
+Voices: espeak-ng (8 English accents x 79 voice variants), flite (kal16, awb, rms, slt) and
 festival (kal, ked, slt), each at several speaking rates and pitches. Sentences: public-domain
 and free text shipped in Debian packages (World English Bible through diatheke, WordNet's example
 sentences, fortunes). Training audio is augmented (speed perturbation, noise at several SNRs,
@@ -37,7 +37,16 @@ from asr.augment import NOISE_KINDS, add_noise, reverberate, speed_perturb
 from asr.text import normalize_transcript
 
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
-ESPEAK_VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "f5", "klatt2", "klatt4"]
+# espeak-ng's voice variants (espeak-ng-data/voices/!v), less the whispered, robotic and novelty ones
+ESPEAK_VARIANTS = [
+    "", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
+    "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "Alex", "Alicia", "Andrea", "Andy", "Annie",
+    "AnxiousAndy", "Denis", "Diogo", "Gene", "Gene2", "Henrique", "Hugo", "Jacky", "Lee", "Marco", "Mario",
+    "Michael", "Mike", "Nguyen", "adam", "anika", "aunty", "belinda", "benjamin", "boris", "caleb", "david",
+    "ed", "edward", "edward2", "grandma", "grandpa", "gustave", "iven", "iven2", "iven3", "iven4", "john",
+    "kaukovalta", "linda", "marcelo", "max", "michel", "miguel", "norbert", "pablo", "paul", "pedro", "quincy",
+    "rob", "robert", "sandro", "shelby", "steph", "steph2", "steph3", "travis", "victor", "zac",
+]
 
 # Voice identities held out of training entirely.
 TEST_IDENTITIES = {"espeak:en-029", "espeak:en-gb-x-gbclan", "rms", "ked"}
@@ -176,8 +185,8 @@ def synthesise(voice: Voice, text: str, rate: float, pitch: int, workdir: str) -
 def augment(samples: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
     rng = np.random.default_rng(seed)
     notes = []
-    if rng.random() < 0.4:
-        factor = float(rng.choice([0.9, 1.1]))
+    if rng.random() < 0.5:  # resampling shifts pitch and formants too: a new vocal tract
+        factor = round(float(rng.uniform(0.85, 1.15)), 3)
         samples = speed_perturb(samples, factor)
         notes.append(f"speed{factor}")
     if rng.random() < 0.25:
@@ -232,8 +241,11 @@ def plan(split: str, out: str, seed: int, texts: list[str], voices: list[Voice],
     return jobs
 
 
-def build_split(split: str, out: str, seconds: float, seed: int, texts: list[str], jobs: int, progress: bool) -> None:
-    voices = [v for v in all_voices() if split_of(v) == split]
+def build_split(split: str, out: str, seconds: float, seed: int, texts: list[str], jobs: int, progress: bool,
+                engines: tuple[str, ...] = ("espeak", "flite", "festival")) -> None:
+    voices = [v for v in all_voices() if split_of(v) == split and v.engine in engines]
+    if not voices:
+        raise SystemExit(f"build_corpus: no {split} voices among engines {', '.join(engines)}")
     pool_texts = [t for t in texts if text_split(t) == split]
     done_marker = os.path.join(out, split, ".complete")
     if os.path.exists(done_marker):
@@ -296,11 +308,30 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--splits", default="train,dev,test")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--engines", default="espeak,flite,festival",
+                        help="engines to use (default all; a subset changes the corpus)")
+    parser.add_argument("--texts", help="read the sentence pool from this file (one per line; written by "
+                        "--save-texts) instead of Debian's text packages")
+    parser.add_argument("--save-texts", help="write the sentence pool to this file and stop")
     args = parser.parse_args()
-    missing = [e for e in ("espeak-ng", "flite", "text2wave") if not shutil.which(e)]
+    if args.texts:
+        with open(args.texts, encoding="utf-8") as fh:
+            texts = sorted({c for c in (clean_sentence(line) for line in fh) if c})
+    else:
+        texts = read_texts()
+    if args.save_texts:
+        with open(args.save_texts, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(texts) + "\n")
+        print(f"{args.save_texts}: {len(texts)} sentences")
+        return
+    engines = tuple(args.engines.split(","))
+    programs = {"espeak": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+    unknown = [e for e in engines if e not in programs]
+    if unknown:
+        raise SystemExit(f"build_corpus: unknown engine {unknown[0]!r} (choose from {', '.join(programs)})")
+    missing = [programs[e] for e in engines if not shutil.which(programs[e])]
     if missing:
         raise SystemExit(f"build_corpus: missing {', '.join(missing)} (Debian packages espeak-ng flite festival)")
-    texts = read_texts()
     sizes = {
         "train": args.hours,
         "dev": args.dev_hours if args.dev_hours is not None else max(0.03 * args.hours, 0.01),
@@ -308,7 +339,7 @@ def main() -> None:
     }
     print(f"{len(texts)} sentences available; voices: {len(all_voices())}")
     for split in args.splits.split(","):
-        build_split(split, args.out, sizes[split] * 3600, args.seed, texts, args.jobs, not args.no_progress)
+        build_split(split, args.out, sizes[split] * 3600, args.seed, texts, args.jobs, not args.no_progress, engines)
     if "train" in args.splits.split(","):
         write_lm_text(texts, os.path.join(args.out, "train", "lm_text.txt"))
 

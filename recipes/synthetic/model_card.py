@@ -1,18 +1,48 @@
 """Write the model card of a model trained by this recipe from its metadata and stage-5 results.
 
     python recipes/synthetic/model_card.py EXP_DIR CORPUS_DIR OUTPUT.md
+
+The training split's listing (CORPUS_DIR/train/utterances.tsv) gives the voices and speakers;
+where the model was trained on another machine, its corpus build log (build_corpus.py's output,
+in EXP_DIR/corpus.log) stands in for it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
+import re
 import sys
 
 import torch
 
 from asr.modelfile import load_model_file
+
+
+def train_voices_from_log(path: str) -> tuple[int, float | None, list[str], int]:
+    """(utterances, augmented share (unknown here), identities, speakers) of the training split,
+    from build_corpus.py's summary line and the recipe's voice split."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from build_corpus import all_voices, split_of
+
+    with open(path, encoding="utf-8") as fh:
+        found = re.search(r"^train: (\d+) utterances, [\d.]+ h, (\d+) speakers", fh.read(), re.M)
+    if not found:
+        raise SystemExit(f"model_card: no training split summary in {path}")
+    identities = sorted({v.identity for v in all_voices() if split_of(v) == "train"})
+    return int(found.group(1)), None, identities, int(found.group(2))
+
+
+def planned_epochs(exp: str, done: int | None) -> str:
+    """' of N planned (...)' when training stopped before the schedule's last epoch."""
+    import yaml
+
+    path = os.path.join(exp, "config.yaml")
+    planned = yaml.safe_load(open(path)).get("epochs") if os.path.exists(path) else None
+    if not planned or done is None or done >= planned:
+        return ""
+    return (f" of {planned} planned (stopped by a time limit; the learning rate had not finished its "
+            f"cosine decay)")
 
 
 def main() -> None:
@@ -28,7 +58,11 @@ def main() -> None:
     log = [json.loads(l) for l in open(os.path.join(exp, "train_log.jsonl")) if l.strip()]
     voices = {}
     for split in ("train", "dev", "test"):
-        with open(os.path.join(corpus, split, "utterances.tsv"), encoding="utf-8") as fh:
+        listing = os.path.join(corpus, split, "utterances.tsv")
+        if split == "train" and not os.path.exists(listing):
+            voices[split] = train_voices_from_log(os.path.join(exp, "corpus.log"))
+            continue
+        with open(listing, encoding="utf-8") as fh:
             rows = [line.rstrip("\n").split("\t") for line in fh][1:]
         voices[split] = (len(rows), sum(r[7] != "clean" for r in rows) / max(len(rows), 1),
                          sorted({r[4] for r in rows}), len({r[1] for r in rows}))
@@ -70,12 +104,15 @@ def main() -> None:
         "which builds its own corpus from Debian's free text-to-speech engines; nothing was downloaded.",
         f"- Training audio: {meta.get('train_hours', 0):.2f} h, {meta.get('train_utterances')} utterances, "
         f"{voices['train'][3]} speakers (voice x rate x pitch) of {len(voices['train'][2])} voice identities: "
-        f"{', '.join(voices['train'][2])}; {100 * voices['train'][1]:.0f} % of it augmented (speed perturbation, "
-        "noise at 5-25 dB SNR, reverberation).",
-        f"- Epochs: {meta.get('epochs')} ({meta.get('steps')} steps); best by validation WER on the dev voices "
+        f"{', '.join(voices['train'][2])}; "
+        + (f"{100 * voices['train'][1]:.0f} % of it" if voices["train"][1] is not None else "most of it")
+        + " augmented (speed perturbation, noise at 5-25 dB SNR, reverberation).",
+        f"- Epochs: {meta.get('epochs')} ({meta.get('steps')} steps){planned_epochs(exp, meta.get('epochs'))}; "
+        f"best by validation WER on the dev voices "
         f"({', '.join(voices['dev'][2])}): {100 * meta.get('valid_wer', 0):.1f} %.",
-        f"- Trained on {platform.machine()} CPU ({os.cpu_count()} cores), torch {torch.__version__}; "
-        f"throughput {log[-1]['audio_seconds_per_second']:.0f} s of audio per second.",
+        f"- Trained on {meta.get('trained_on', 'an unrecorded machine')}; "
+        f"throughput {log[-1]['audio_seconds_per_second']:.0f} s of audio per second. Card written with torch "
+        f"{torch.__version__}.",
         "",
         "## Results (greedy decoding unless stated)",
         "",

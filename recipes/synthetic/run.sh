@@ -8,11 +8,12 @@
 #
 #   bash recipes/synthetic/run.sh [--stage N] [--stop-stage N] [--hours H] [--config FILE]
 #                                 [--data DIR] [--exp DIR] [--seed N] [--set KEY=VALUE]...
-# Defaults rebuild the shipped default model: 12 h of audio, about 15 min to synthesise and
-# about 75 min to train on 2 CPU cores. --hours 0.02 with conf/smoke.yaml runs in about two minutes.
+# Defaults rebuild the shipped default model: 16 h of audio, 24 epochs; expected times in
+# recipes/synthetic/README.md (minutes on a GPU, hours on 2 CPU cores). --hours 0.02 with
+# conf/smoke.yaml runs in about two minutes.
 set -euo pipefail
 stage=1; stop_stage=5
-hours=12; seed=1
+hours=16; seed=1
 config=recipes/synthetic/conf/default.yaml
 data=data/synthetic
 exp=""
