@@ -203,8 +203,11 @@ class BucketBatchSampler(torch.utils.data.Sampler):
     """Batches of similar-length utterances, at most `max_batch_seconds` of padded audio each.
 
     The order depends only on (seed, epoch), so training resumes exactly: `set_epoch(e, start=k)`
-    skips the k batches already done. With `num_replicas` > 1 each rank takes every
-    num_replicas-th batch (length bucketing is kept; the batch count is equalised).
+    skips the k batches already done. With `num_replicas` > 1 (distributed training) every
+    process walks the same global batches and takes its share of each (`batch[rank::num_replicas]`),
+    so length bucketing is kept, a step sees the same global batch whatever the number of processes,
+    and a checkpoint resumes with any number of them. Global batches smaller than num_replicas are
+    skipped.
     """
 
     def __init__(
@@ -257,8 +260,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         if self.shuffle:
             rng.shuffle(batches)
         if self.num_replicas > 1:
-            usable = len(batches) - len(batches) % self.num_replicas
-            batches = batches[self.rank : usable : self.num_replicas]
+            batches = [b[self.rank :: self.num_replicas] for b in batches if len(b) >= self.num_replicas]
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -74,6 +74,7 @@ class TrainConfig:
     cache_features: bool = False  # compute features once, before the first epoch, and keep them in memory
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:N
     init_from: str = ""  # start from this model file's weights (fine-tuning); same features and model config
+    precision: str = "fp32"  # fp32 | bf16 | fp16: mixed-precision autocast on a GPU (the CPU always runs fp32)
     stats_utterances: int = 2000  # utterances sampled for normalisation statistics
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (0: epoch ends only)
     progress: bool = True
@@ -94,6 +95,8 @@ class TrainConfig:
             raise ConfigError("threads and num_workers must be >= 0")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         self.features.validate()
         self.model.validate()
         self.specaugment.validate()
@@ -115,6 +118,22 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} GPU, {cores}"
     return f"{platform.machine()} CPU, {cores}"
+
+
+def _start_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(world size, rank, device) under torchrun (WORLD_SIZE > 1): joins the process group (NCCL on
+    GPUs, gloo on CPUs), one GPU per local rank. Outside torchrun: (1, 0, device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 1, 0, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_world_size(), dist.get_rank(), device
 
 
 def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
@@ -196,7 +215,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, log=print):
         cfg.validate()
         self.cfg = cfg
-        self.log = log
+        self.world, self.rank, self.device = _start_distributed(resolve_device(cfg.device))
+        self.log = log if self.rank == 0 else (lambda _msg: None)  # one process speaks and writes
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         _seed_everything(cfg.seed)  # model initialisation depends only on the seed
@@ -206,13 +226,21 @@ class Trainer:
         self.valid_utts = self._load(cfg.valid_data, "valid_data", filter_long=False) if cfg.valid_data else []
         self.train_set = UtteranceDataset(self.train_utts, self.vocab, self.extractor, cache=cfg.cache_features)
         self.valid_set = UtteranceDataset(self.valid_utts, self.vocab, self.extractor, cache=True)
-        self.device = resolve_device(cfg.device)
         self.model = AcousticModel(cfg.model, input_dim=cfg.features.dim, vocab_size=self.vocab.size).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.sampler = BucketBatchSampler(
-            [u.duration for u in self.train_utts], cfg.max_batch_seconds, cfg.max_batch_size, shuffle=True, seed=cfg.seed
+            [u.duration for u in self.train_utts], cfg.max_batch_seconds, cfg.max_batch_size, shuffle=True,
+            seed=cfg.seed, num_replicas=self.world, rank=self.rank,
         )
-        self.ctc = torch.nn.CTCLoss(blank=self.vocab.blank, reduction="mean", zero_infinity=True)
+        # per-utterance losses: the step's loss is their mean over the *global* batch (see train_step)
+        self.ctc = torch.nn.CTCLoss(blank=self.vocab.blank, reduction="none", zero_infinity=True)
+        self.network = self.model
+        if self.world > 1:  # gradients are averaged over the processes after each backward
+            self.network = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision) \
+            if self.device.type == "cuda" else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.step = 0
         self.epoch = 0  # epochs completed
         self.batch_in_epoch = 0  # batches of the current epoch already done
@@ -269,7 +297,22 @@ class Trainer:
             if len(dataset):
                 dataset.fill_cache(self.cfg.num_workers, progress=self.cfg.progress, desc=f"features ({name})")
 
+    def _any_process(self, flag: bool) -> bool:
+        """True if `flag` is true in any process (so that all stop at the same step)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
+
+    def _barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
     def save_checkpoint(self) -> None:
+        """Rank 0 writes; checkpoints count global batches, so any number of processes can resume."""
+        if self.rank != 0:
+            return
         header = {
             "config": to_dict(self.cfg),
             "step": self.step,
@@ -356,15 +399,31 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg.optim, self.step, self.total_steps)
         dev = self.device
-        log_probs, out_lengths = self.model(feats.to(dev, non_blocking=True), batch.feat_lengths.to(dev))
-        loss = self.ctc(log_probs.transpose(0, 1), batch.targets.to(dev), out_lengths, batch.target_lengths.to(dev))
+        with torch.autocast(device_type=dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            log_probs, out_lengths = self.network(feats.to(dev, non_blocking=True), batch.feat_lengths.to(dev))
+        target_lengths = batch.target_lengths.to(dev)
+        per_utterance = self.ctc(log_probs.float().transpose(0, 1), batch.targets.to(dev), out_lengths,
+                                 target_lengths) / target_lengths.clamp(min=1)
+        # CTCLoss's "mean" over the global batch; DDP averages gradients over processes, hence * world
+        global_count = torch.tensor([float(len(batch.indices))], device=dev)
+        if self.world > 1:
+            torch.distributed.all_reduce(global_count)
+        loss = per_utterance.sum() * (self.world / global_count[0])
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
         if cfg.optim.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
-        self.optimizer.step()
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.step += 1
-        return float(loss.detach())
+        return float(per_utterance.detach().mean())
 
     def run(self, resume: bool = False, max_steps: int | None = None) -> TrainResult:
         """Train to cfg.epochs (or stop after `max_steps` more steps, for tests and time slices)."""
@@ -388,14 +447,16 @@ class Trainer:
                 self.compute_normalization()
         if resume and cfg.cache_features:
             self._fill_caches()
-        with open(os.path.join(cfg.out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
-            import yaml
+        if self.rank == 0:
+            with open(os.path.join(cfg.out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
+                import yaml
 
-            yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
+                yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
         self.log(
             f"training on {len(self.train_utts)} utterances ({self.hours:.2f} h), "
             f"{len(self.valid_utts)} for validation; {self.model.num_parameters() / 1e6:.2f} M parameters; "
             f"{len(self.sampler)} batches per epoch; device {self.device}"
+            + (f"; {self.world} processes" if self.world > 1 else "")
         )
         loader_workers = 0 if cfg.cache_features else cfg.num_workers  # cached features need no workers
         self.model.train()
@@ -412,10 +473,11 @@ class Trainer:
                 # at a different moment when resuming mid-epoch.
                 loader = torch.utils.data.DataLoader(
                     self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=loader_workers,
+                    pin_memory=self.device.type == "cuda",
                     generator=torch.Generator().manual_seed(cfg.seed + self.epoch),
                 )
                 bar = _progress(len(self.sampler), self.batch_in_epoch, f"epoch {self.epoch + 1}/{cfg.epochs}",
-                                cfg.progress)
+                                cfg.progress and self.rank == 0)
                 epoch_loss, epoch_batches = 0.0, 0
                 for batch in loader:
                     last_loss = self.train_step(batch)
@@ -423,7 +485,8 @@ class Trainer:
                     steps_this_run += 1
                     epoch_loss += last_loss
                     epoch_batches += 1
-                    seconds = sum(self.train_utts[i].duration for i in batch.indices)
+                    # this process's share times the number of processes: about the global batch
+                    seconds = sum(self.train_utts[i].duration for i in batch.indices) * self.world
                     audio_done += seconds
                     rate = audio_done / max(time.perf_counter() - run_start, 1e-9)
                     bar.update(1)
@@ -433,7 +496,7 @@ class Trainer:
                         self.log(f"epoch {self.epoch + 1} batch {self.batch_in_epoch}/{len(self.sampler)}, "
                                  f"step {self.step}, loss {last_loss:.3f}, {rate:.0f} s audio/s")
                         last_report = time.monotonic()
-                    if stop.requested or (max_steps is not None and steps_this_run >= max_steps):
+                    if self._any_process(stop.requested) or (max_steps is not None and steps_this_run >= max_steps):
                         stopped = True
                         break
                     if cfg.checkpoint_minutes and time.monotonic() - last_checkpoint > 60 * cfg.checkpoint_minutes:
@@ -447,18 +510,21 @@ class Trainer:
                 record = {"epoch": self.epoch, "step": self.step,
                           "train_loss": epoch_loss / max(epoch_batches, 1),
                           "audio_seconds_per_second": audio_done / max(time.perf_counter() - run_start, 1e-9)}
-                if self.valid_utts:
+                if self.valid_utts and self.rank == 0:
                     record.update(self.validate_epoch())
                 self.history.append(record)
-                with open(os.path.join(cfg.out_dir, LOG_NAME), "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
+                if self.rank == 0:
+                    with open(os.path.join(cfg.out_dir, LOG_NAME), "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(record) + "\n")
                 self.log(_format_record(record))
                 score = record.get("valid_wer", -float(self.epoch))  # no validation: keep the latest
                 if self.best_wer is None or score <= self.best_wer:
                     self.best_wer = score
                     extra = {k: record[k] for k in ("valid_wer", "valid_cer") if k in record}
-                    save_model(self.bundle(extra), os.path.join(cfg.out_dir, BEST_MODEL_NAME))
+                    if self.rank == 0:
+                        save_model(self.bundle(extra), os.path.join(cfg.out_dir, BEST_MODEL_NAME))
                 self.save_checkpoint()
+                self._barrier()  # the others wait while rank 0 validates and writes
                 last_checkpoint = time.monotonic()
             if stopped:
                 self.save_checkpoint()
@@ -501,4 +567,9 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
 
 def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, log=print) -> TrainResult:
     """Train (or resume) per `cfg`; writes checkpoint.pt, best_model.pt and train_log.jsonl to cfg.out_dir."""
-    return Trainer(cfg, log=log).run(resume=resume, max_steps=max_steps)
+    trainer = Trainer(cfg, log=log)
+    try:
+        return trainer.run(resume=resume, max_steps=max_steps)
+    finally:
+        if trainer.world > 1:
+            torch.distributed.destroy_process_group()

@@ -79,7 +79,8 @@ class Recognizer:
 
     def describe(self) -> dict:
         meta = self.bundle.metadata
-        return {"path": self.path, **{k: meta[k] for k in ("train_data", "train_hours", "epochs", "valid_wer") if k in meta}}
+        keys = ("train_data", "train_hours", "epochs", "valid_wer", "quantized")
+        return {"path": self.path, **{k: meta[k] for k in keys if k in meta}}
 
 
 def transcribe_file(
@@ -154,15 +155,22 @@ def _result(recognizer: Recognizer, decoder: Decoder, segments: list[dict], dura
     }
 
 
-def load_model(path: str | None = None) -> Recognizer:
-    """Load a model file (default: the model shipped with the package, or $ASR_MODEL)."""
+def load_model(path: str | None = None, int8: bool = False) -> Recognizer:
+    """Load a model file (default: the model shipped with the package, or $ASR_MODEL); `int8`
+    quantises its LSTM and output layer for faster CPU inference."""
     if path is None:
         path = default_model_path()
         if not os.path.exists(path):
             raise ModelFileError(
                 "no default model is installed yet: pass --model PATH (README.md shows how to train one)"
             )
-    return Recognizer(load_model_file(path), path)
+    bundle = load_model_file(path)
+    if int8:
+        from .model import quantize_int8
+
+        bundle.model = quantize_int8(bundle.model)
+        bundle.metadata["quantized"] = "int8"
+    return Recognizer(bundle, path)
 
 
 @dataclass
