@@ -291,7 +291,7 @@ class Trainer:
         self.model.load_state_dict(bundle.model.state_dict())
         self.log(f"initialised from {path}")
 
-    def _fill_caches(self) -> None:
+    def fill_feature_caches(self) -> None:
         """Compute every feature once, in cfg.num_workers processes, before the first step."""
         for name, dataset in (("train", self.train_set), ("valid", self.valid_set)):
             if len(dataset):
@@ -440,13 +440,13 @@ class Trainer:
                     f"{self.checkpoint_path} exists: pass --resume to continue it, or choose another out_dir"
                 )
             if cfg.cache_features:
-                self._fill_caches()
+                self.fill_feature_caches()
             if cfg.init_from:
                 self.initialise_from(cfg.init_from)
             else:
                 self.compute_normalization()
         if resume and cfg.cache_features:
-            self._fill_caches()
+            self.fill_feature_caches()
         if self.rank == 0:
             with open(os.path.join(cfg.out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
                 import yaml

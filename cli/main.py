@@ -48,7 +48,7 @@ def decoder_options(func):
     options = [
         click.option("--decoder", type=click.Choice(["greedy", "beam"]), default=None,
                      help="Greedy CTC, or beam search (with --lm: a lexicon and an n-gram language model). "
-                          "Default: beam when --lm, --hotword or --nbest > 1 is given, else greedy (without a "
+                          "Default: beam when --lm, --lexicon, --hotword or --nbest > 1 is given, else greedy (without a "
                           "language model, beam search gives the same words as greedy, only slower)."),
         click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True),
         click.option("--lm", "lm_path", default=None, metavar="PATH",

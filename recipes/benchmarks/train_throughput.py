@@ -45,7 +45,7 @@ def measure(config: str, data: str, precision: str, steps: int, warmup: int, ove
     cfg = load_config(TrainConfig, config, [f"train_data=[{data}]", "valid_data=[]", "progress=false",
                                             "cache_features=true", f"precision={precision}", *overrides])
     trainer = Trainer(cfg, log=lambda _m: None)
-    trainer._fill_caches()
+    trainer.fill_feature_caches()
     trainer.compute_normalization()
     trainer.model.train()
     sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
