@@ -530,6 +530,7 @@ class Trainer:
                 self.save_checkpoint()
                 self.log(f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint saved to "
                          f"{self.checkpoint_path} (continue with --resume)")
+        self._barrier()  # no process leaves (and closes its connections) while another still works
         elapsed = time.perf_counter() - run_start
         return TrainResult(
             out_dir=cfg.out_dir,
