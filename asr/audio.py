@@ -167,6 +167,11 @@ def audio_duration(path: str) -> float:
     return info.frames / info.samplerate
 
 
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] -> signed 16-bit little-endian PCM (clipped), as devices and pipes take it."""
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+
+
 def pcm_blocks(stream: BinaryIO, block_seconds: float = 0.1, sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
     """Raw signed 16-bit little-endian mono PCM at `sample_rate` (a pipe, stdin) -> float32 blocks.
     Each read waits for a whole block, so a live pipe is consumed as it is produced."""

@@ -46,7 +46,6 @@ def _worker_asr(spec: dict) -> dict:
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
-    from .audio import audio_duration
     from .data import Utterance
     from .decoding import Decoder, DecoderConfig
     from .transcribe import evaluate, load_model, transcribe_file
@@ -59,15 +58,14 @@ def _worker_asr(spec: dict) -> dict:
     items = spec["items"]
     transcribe_file(recognizer, items[0][0], decoder)  # warm-up (first-call allocations), as for the peer
     if spec.get("batch"):
-        utts = [Utterance(id=str(i), path=p, text=t, duration=audio_duration(p), speaker="")
-                for i, (p, t) in enumerate(items)]
+        utts = [Utterance(id=str(i), path=p, text=t, duration=d, speaker="") for i, (p, t, d) in enumerate(items)]
         result = evaluate(recognizer, utts, batch_size=spec["batch"], decoder=decoder)
         return {"load_seconds": load_seconds, "audio_seconds": result.audio_seconds,
                 "decode_seconds": result.decode_seconds, "files": len(items), "peak_rss_mb": _peak_rss_mb(),
                 "wer": round(result.wer, 4), "cer": round(result.cer, 4)}
     pairs, audio_seconds = [], 0.0
     start = time.perf_counter()
-    for path, text in items:
+    for path, text, _ in items:
         out = transcribe_file(recognizer, path, decoder)
         audio_seconds += out["duration"]
         pairs.append((text, out["text"]))
@@ -77,9 +75,7 @@ def _worker_asr(spec: dict) -> dict:
 
 
 def _worker_pocketsphinx(spec: dict) -> dict:
-    import numpy as np
-
-    from .audio import load_audio
+    from .audio import load_audio, to_pcm16
     from .text import normalize_transcript
 
     start = time.perf_counter()
@@ -90,9 +86,9 @@ def _worker_pocketsphinx(spec: dict) -> dict:
     decoder = Decoder(samprate=16000, loglevel="FATAL")
     load_seconds = time.perf_counter() - start
     pairs, audio_seconds, decode_seconds = [], 0.0, 0.0
-    for i, (path, text) in enumerate([spec["items"][0], *spec["items"]]):  # the first is a warm-up
+    for i, (path, text, _) in enumerate([spec["items"][0], *spec["items"]]):  # the first is a warm-up
         samples = load_audio(path, 16000)
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        pcm = to_pcm16(samples).tobytes()
         t0 = time.perf_counter()  # like ours, reading the file is outside the decoder but inside the total
         decoder.start_utt()
         decoder.process_raw(pcm, full_utt=True)
@@ -158,7 +154,7 @@ def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm
     utts = load_corpus(data)
     if limit and limit < len(utts):  # evenly spaced, so that every speaker of a sorted corpus is in it
         utts = [utts[i * len(utts) // limit] for i in range(limit)]
-    items = [(u.path, u.text) for u in utts]
+    items = [(u.path, u.text, u.duration) for u in utts]
     greedy = {"kind": "greedy"}
     configs = [
         ("asr greedy", {"decoder": greedy, "threads": threads}),

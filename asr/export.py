@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import AsrError
+from .model import stack_frames
 from .modelfile import ModelBundle
 
 FORMATS = ("torchscript", "onnx")
@@ -38,12 +39,7 @@ class _Network(nn.Module):
         self.stack = int(model.config.stack_frames)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        x = (feats - self.mean) / self.std
-        frames = x.shape[1]
-        pad = (self.stack - frames % self.stack) % self.stack
-        x = nn.functional.pad(x, [0, 0, 0, pad])
-        x = x.reshape(x.shape[0], (frames + pad) // self.stack, self.stack * x.shape[2])
-        y, _ = self.lstm(x)
+        y, _ = self.lstm(stack_frames((feats - self.mean) / self.std, self.stack))
         return self.output(y).log_softmax(dim=-1)
 
 

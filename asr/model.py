@@ -28,6 +28,16 @@ class ModelConfig:
             raise ConfigError(f"model.stack_frames must be between 1 and 8, got {self.stack_frames}")
 
 
+def stack_frames(x: torch.Tensor, s: int) -> torch.Tensor:
+    """(batch, frames, dim) -> (batch, ceil(frames / s), s * dim), zero-padding the last step.
+    TorchScript-compatible: exported networks (export.py) call it too."""
+    frames = x.shape[1]
+    pad = (s - frames % s) % s
+    if pad > 0:
+        x = nn.functional.pad(x, [0, 0, 0, pad])
+    return x.reshape(x.shape[0], (frames + pad) // s, s * x.shape[2])
+
+
 class AcousticModel(nn.Module):
     """BiLSTM over stacked frames with a linear CTC output layer.
 
@@ -68,21 +78,12 @@ class AcousticModel(nn.Module):
         """Input frames per output frame."""
         return self.config.stack_frames
 
-    def _stack(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, frames, dim) -> (batch, ceil(frames / s), s * dim), zero-padding the last step."""
-        batch, frames, dim = x.shape
-        s = self.config.stack_frames
-        pad = (-frames) % s
-        if pad:
-            x = nn.functional.pad(x, (0, 0, 0, pad))
-        return x.reshape(batch, (frames + pad) // s, s * dim)
-
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (batch, frames, dim), lengths (batch,) -> log_probs (batch, out_frames, vocab), out_lengths."""
         frames = feats.shape[1]
         x = (feats - self.feature_mean) / self.feature_std
         valid = torch.arange(frames, device=feats.device)[None, :] < lengths[:, None]
-        x = self._stack(x * valid[:, :, None])  # padding is exactly zero, whatever the batch
+        x = stack_frames(x * valid[:, :, None], self.config.stack_frames)  # padding is exactly zero
         out_lengths = self.output_lengths(lengths)
         packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
         y, _ = self.lstm(packed)

@@ -434,19 +434,15 @@ class Trainer:
                 raise ModelFileError(f"cannot resume: no checkpoint at {self.checkpoint_path}")
             self.load_checkpoint(self.checkpoint_path)
             self.log(f"resumed from {self.checkpoint_path}: epoch {self.epoch + 1}, step {self.step}")
-        else:
-            if os.path.exists(self.checkpoint_path):
-                raise ConfigError(
-                    f"{self.checkpoint_path} exists: pass --resume to continue it, or choose another out_dir"
-                )
-            if cfg.cache_features:
-                self.fill_feature_caches()
+        elif os.path.exists(self.checkpoint_path):
+            raise ConfigError(f"{self.checkpoint_path} exists: pass --resume to continue it, or choose another out_dir")
+        if cfg.cache_features:
+            self.fill_feature_caches()
+        if not resume:  # a checkpoint carries its weights and normalisation
             if cfg.init_from:
                 self.initialise_from(cfg.init_from)
             else:
                 self.compute_normalization()
-        if resume and cfg.cache_features:
-            self.fill_feature_caches()
         if self.rank == 0:
             with open(os.path.join(cfg.out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
                 import yaml

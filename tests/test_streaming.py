@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import load_audio
-from asr.metrics import ErrorCounter
+from asr.audio import load_audio, to_pcm16
+from asr.metrics import wer
 from asr.streaming import StreamingConfig, StreamingRecognizer, final_text, stream_blocks
 from conftest import REPO, run_asr
 
@@ -28,12 +28,6 @@ SENTENCES = [
     "the children sang a song about the river",
 ]
 needs_espeak = pytest.mark.skipif(not shutil.which("espeak-ng"), reason="needs Debian espeak-ng (.ci/install)")
-
-
-def wer(ref: str, hyp: str) -> float:
-    counter = ErrorCounter()
-    counter.add(ref, hyp)
-    return counter.wer
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +116,7 @@ def test_cli_streams_a_file_and_raw_pcm_from_stdin(speech, tmp_path):
     rows = [line.split("\t") for line in out.read_text().splitlines()]
     assert " ".join(r[2] for r in rows) == text and all(float(r[0]) <= float(r[1]) for r in rows)
 
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    pcm = to_pcm16(audio).tobytes()
     piped = subprocess.run([sys.executable, "-m", "cli.main", "stream", "--input", "-"], input=pcm,
                            capture_output=True, timeout=120, cwd=REPO)
     assert piped.returncode == 0, piped.stderr.decode()

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.audio import to_pcm16
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -69,7 +71,7 @@ class VirtualMicrophone:
 
     def say(self, audio: np.ndarray) -> float:
         """Queue speech (float32 at 16 kHz); returns its duration in seconds."""
-        self.queue.append((np.clip(audio, -1, 1) * 32767).astype("<i2"))
+        self.queue.append(to_pcm16(audio))
         return len(audio) / 16000
 
     def _feed(self, block: float = 0.05) -> None:
@@ -118,7 +120,7 @@ def listen(mic: VirtualMicrophone, audio: np.ndarray, *stream_args: str) -> str:
 
 def main() -> None:
     from asr.audio import load_audio
-    from asr.metrics import ErrorCounter
+    from asr.metrics import wer
     from asr.text import normalize_transcript
 
     if len(sys.argv) != 3:
@@ -130,9 +132,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, VirtualMicrophone(Path(folder)) as mic:
         live = listen(mic, audio)
     for name, text in (("live (virtual microphone)", live), ("offline", offline)):
-        counter = ErrorCounter()
-        counter.add(reference, text)
-        print(f"{name:26s} WER {100 * counter.wer:6.2f} %  {text}")
+        print(f"{name:26s} WER {100 * wer(reference, text):6.2f} %  {text}")
 
 
 if __name__ == "__main__":
