@@ -143,6 +143,10 @@ class SpecAugmentConfig:
     time_masks: int = 2
     time_width: int = 40  # max frames per time mask
     time_max_ratio: float = 0.1  # a time mask never covers more than this share of the utterance
+    # Vocal tract length perturbation (Jaitly & Hinton 2013): warp the mel axis by a factor drawn
+    # from [1 - warp_range, 1 + warp_range] per utterance, so that formants move as between
+    # speakers. 0 turns it off; log-mel (fbank) features only.
+    warp_range: float = 0.0
 
     def validate(self) -> None:
         for name in ("freq_masks", "freq_width", "time_masks", "time_width"):
@@ -150,6 +154,57 @@ class SpecAugmentConfig:
                 raise ConfigError(f"specaugment.{name} must be >= 0")
         if not 0.0 <= self.time_max_ratio <= 1.0:
             raise ConfigError("specaugment.time_max_ratio must be between 0 and 1")
+        if not 0.0 <= self.warp_range < 0.5:
+            raise ConfigError(f"specaugment.warp_range must be in [0, 0.5), got {self.warp_range}")
+
+
+def _hz_to_mel(f: torch.Tensor) -> torch.Tensor:
+    return 2595.0 * torch.log10(1.0 + f / 700.0)
+
+
+def _mel_to_hz(m: torch.Tensor) -> torch.Tensor:
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+
+def frequency_warp_matrix(features: FeatureConfig, alpha: torch.Tensor | float) -> torch.Tensor:
+    """(..., n_mels, n_mels) matrices W, one per warp factor in `alpha` (...), such that
+    `logmel @ W.T` is the log-mel spectrum of the same sound with every frequency f below the
+    top of the band moved to alpha * f (alpha > 1: a shorter vocal tract, formants up). The warp
+    is piecewise linear, as Kaldi's VTLN: it bends at 0.85 of the band's top (times alpha when
+    alpha < 1) so the band's edges stay where they are."""
+    lo = features.f_min
+    hi = features.f_max if features.f_max is not None else features.sample_rate / 2
+    n = features.n_mels
+    alpha = torch.as_tensor(alpha, dtype=torch.float64)[..., None]
+    mel_points = torch.linspace(float(_hz_to_mel(torch.tensor(lo))), float(_hz_to_mel(torch.tensor(hi))), n + 2,
+                                dtype=torch.float64)
+    centres = _mel_to_hz(mel_points[1:-1])  # each bin's centre frequency
+    bend = 0.85 * hi * alpha.clamp(max=1.0)
+    source = torch.where(  # the frequency whose energy lands on each bin
+        centres <= bend,
+        centres / alpha,
+        bend / alpha + (centres - bend) * (hi - bend / alpha) / (hi - bend),
+    )
+    step = mel_points[1] - mel_points[0]
+    position = ((_hz_to_mel(source) - mel_points[1]) / step).clamp(0, n - 1)  # fractional bin index
+    below = position.floor().long().clamp(max=n - 2)
+    frac = position - below
+    matrix = torch.zeros(*position.shape, n, dtype=torch.float64)
+    matrix.scatter_add_(-1, below[..., None], (1.0 - frac)[..., None])
+    matrix.scatter_add_(-1, below[..., None] + 1, frac[..., None])
+    return matrix.float()
+
+
+def frequency_warp(feats: torch.Tensor, features: FeatureConfig, alpha: torch.Tensor | float) -> torch.Tensor:
+    """Warp log-mel features (..., frames, n_mels x (1 + deltas)) by `alpha` (...): one factor per
+    utterance (see frequency_warp_matrix). Each block (static, deltas) is warped alike, since
+    deltas are linear in the static values; zero padding stays zero."""
+    if features.kind != "fbank":
+        raise ConfigError("frequency warping (specaugment.warp_range) needs log-mel features (features.kind: fbank)")
+    n = features.n_mels
+    matrix = frequency_warp_matrix(features, alpha).to(feats.dtype).reshape(-1, n, n)
+    rows = feats.reshape(matrix.shape[0], -1, n)  # (utterances, frames x blocks, n)
+    return torch.bmm(rows, matrix.transpose(1, 2)).reshape(feats.shape)
 
 
 def spec_augment(

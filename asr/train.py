@@ -28,7 +28,8 @@ from .config import to_dict
 from .data import BucketBatchSampler, UtteranceDataset, collate, load_corpus
 from .decoding import greedy_decode
 from .errors import ConfigError, DataError, ModelFileError
-from .features import FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, spec_augment
+from .features import (FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, frequency_warp,
+                       spec_augment)
 from .metrics import ErrorCounter
 from .model import AcousticModel, ModelConfig
 from .modelfile import CHECKPOINT_FORMAT, FORMAT_VERSION, ModelBundle, atomic_save, safe_load, save_model
@@ -100,6 +101,8 @@ class TrainConfig:
         self.features.validate()
         self.model.validate()
         self.specaugment.validate()
+        if self.use_specaugment and self.specaugment.warp_range and self.features.kind != "fbank":
+            raise ConfigError("specaugment.warp_range needs log-mel features (features.kind: fbank); set it to 0 for mfcc")
         self.optim.validate()
 
 
@@ -394,6 +397,9 @@ class Trainer:
         if cfg.use_specaugment:  # on the CPU, from the global generator that checkpoints carry
             fill = self.model.feature_mean.cpu()
             feats = feats.clone()
+            if cfg.specaugment.warp_range:  # one vocal-tract warp factor per utterance
+                alphas = 1.0 + cfg.specaugment.warp_range * (2.0 * torch.rand(len(feats)) - 1.0)
+                feats = frequency_warp(feats, cfg.features, alphas)
             for b, n in enumerate(batch.feat_lengths.tolist()):
                 feats[b, :n] = spec_augment(feats[b, :n], cfg.specaugment, fill)
         for group in self.optimizer.param_groups:
@@ -436,7 +442,7 @@ class Trainer:
             self.log(f"resumed from {self.checkpoint_path}: epoch {self.epoch + 1}, step {self.step}")
         elif os.path.exists(self.checkpoint_path):
             raise ConfigError(f"{self.checkpoint_path} exists: pass --resume to continue it, or choose another out_dir")
-        if cfg.cache_features:
+        if cfg.cache_features and self.epoch < cfg.epochs:  # a finished run resumed has nothing to compute
             self.fill_feature_caches()
         if not resume:  # a checkpoint carries its weights and normalisation
             if cfg.init_from:

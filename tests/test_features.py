@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from asr.audio import load_audio
-from asr.features import FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, spec_augment
+from asr.augment import speed_perturb
+from asr.errors import ConfigError
+from asr.features import (FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, frequency_warp,
+                          spec_augment)
 
 # Tolerances: the filterbanks are the same; differences come from float32 FFTs (ours) vs float64-ish.
 LOG_MEL_ATOL = 2e-3  # natural-log units, on frames with mel power well above the floor
@@ -71,3 +74,31 @@ def test_stats_and_specaugment(speech):
     assert torch.equal(aug[~changed], feats[~changed])
     rows, cols = changed.nonzero(as_tuple=True)
     assert torch.equal(aug[rows, cols], mean.expand_as(aug)[rows, cols])
+
+
+def test_frequency_warp_moves_formants_as_a_faster_playback_does(speech):
+    """Warping the mel axis by alpha should look like the same speech played alpha times faster
+    (every frequency times alpha): compare long-term spectra below the warp's bend."""
+    cfg = FeatureConfig()
+    extract = FeatureExtractor(cfg)
+    original = extract(torch.from_numpy(speech))
+    alpha = 1.1
+    faster = extract(torch.from_numpy(speed_perturb(speech, alpha))).mean(0)
+    warped = frequency_warp(original, cfg, alpha).mean(0)
+    assert torch.equal(frequency_warp(original, cfg, 1.0), original)  # alpha 1: nothing moves
+    band = slice(5, 70)  # above the lowest bins (interpolation) and below the bend at 6.8 kHz
+    warped_error = (warped[band] - faster[band]).abs().mean()
+    unwarped_error = (original.mean(0)[band] - faster[band]).abs().mean()
+    assert warped_error < 0.5 * unwarped_error, (float(warped_error), float(unwarped_error))
+    # with deltas, each block is warped alike
+    with_deltas = FeatureConfig(deltas=1)
+    feats = FeatureExtractor(with_deltas)(torch.from_numpy(speech))
+    out = frequency_warp(feats, with_deltas, 0.9)
+    assert torch.allclose(out[:, :80], frequency_warp(feats[:, :80], cfg, 0.9))
+    assert torch.allclose(out[:, 80:], frequency_warp(feats[:, 80:], cfg, 0.9))
+    # a batch with one factor per utterance warps each as alone
+    batch = torch.stack([original[:100], original[100:200]])
+    both = frequency_warp(batch, cfg, torch.tensor([0.9, 1.1]))
+    assert torch.allclose(both[1], frequency_warp(original[100:200], cfg, 1.1), atol=1e-5)
+    with pytest.raises(ConfigError):
+        frequency_warp(feats, FeatureConfig(kind="mfcc"), 1.1)

@@ -25,15 +25,20 @@ def quiet(_msg):
 
 
 def test_resume_continues_exactly(tmp_path, digits_corpus):
-    """Stop mid-epoch, resume across an epoch boundary, resume again: same weights as one straight run."""
-    straight = train(small_config(digits_corpus, tmp_path / "a"), log=quiet)
+    """Stop mid-epoch, resume across an epoch boundary, resume again: same weights as one straight run
+    (SpecAugment and its vocal-tract warp draw from the random state the checkpoint carries)."""
+    warp = {"specaugment.warp_range": 0.1}
+    straight = train(small_config(digits_corpus, tmp_path / "a", **warp), log=quiet)
     assert straight.steps == 12 and straight.epochs_done == 4
-    first = train(small_config(digits_corpus, tmp_path / "b"), max_steps=2, log=quiet)
+    first = train(small_config(digits_corpus, tmp_path / "b", **warp), max_steps=2, log=quiet)
     assert first.stopped_early and first.steps == 2
-    second = train(small_config(digits_corpus, tmp_path / "b"), resume=True, max_steps=3, log=quiet)
+    second = train(small_config(digits_corpus, tmp_path / "b", **warp), resume=True, max_steps=3, log=quiet)
     assert second.steps == 5 and second.epochs_done == 1
-    third = train(small_config(digits_corpus, tmp_path / "b"), resume=True, log=quiet)
+    third = train(small_config(digits_corpus, tmp_path / "b", **warp), resume=True, log=quiet)
     assert third.steps == 12 and third.epochs_done == 4
+    # resuming a finished run (a recipe stage run again) changes nothing
+    again = train(small_config(digits_corpus, tmp_path / "a", **warp), resume=True, log=quiet)
+    assert again.steps == 12 and again.epochs_done == 4 and not again.stopped_early
 
     a = safe_load(str(tmp_path / "a" / "checkpoint.pt"), CHECKPOINT_FORMAT)
     b = safe_load(str(tmp_path / "b" / "checkpoint.pt"), CHECKPOINT_FORMAT)
@@ -76,6 +81,10 @@ def test_config_errors_are_one_line(tmp_path):
     bad.write_text("epochs: [1,\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(TrainConfig, str(bad))
+    with pytest.raises(ConfigError, match="warp_range needs log-mel features"):
+        load_config(TrainConfig, None, ["train_data=[x]", "features.kind=mfcc", "specaugment.warp_range=0.1"])
+    with pytest.raises(ConfigError, match="warp_range must be in"):
+        load_config(TrainConfig, None, ["train_data=[x]", "specaugment.warp_range=0.7"])
     cfg = load_config(TrainConfig, None, ["train_data=[x]", "optim.lr=1e-4", "features.kind=mfcc"])
     assert cfg.optim.lr == 1e-4 and cfg.features.kind == "mfcc"
 
