@@ -35,18 +35,6 @@ def train_voices_from_log(path: str) -> tuple[int, float | None, list[str], int]
     return int(found.group(1)), None, identities, int(found.group(2))
 
 
-def planned_epochs(exp: str, done: int) -> str:
-    """' of N planned (...)' when training stopped before the schedule's last epoch."""
-    import yaml
-
-    path = os.path.join(exp, "config.yaml")
-    planned = yaml.safe_load(open(path)).get("epochs") if os.path.exists(path) else None
-    if not planned or done >= planned:
-        return ""
-    return (f" of {planned} planned (stopped by a time limit; the learning rate had not finished its "
-            f"cosine decay)")
-
-
 def read_listing(path: str) -> tuple[int, float, list[str], int]:
     """(utterances, augmented share, identities, speakers) of a split's utterances.tsv."""
     with open(path, encoding="utf-8") as fh:
@@ -62,8 +50,11 @@ def describe_round(exp: str, listing: str, label: str) -> list[str]:
 
     config = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
     log = [json.loads(l) for l in open(os.path.join(exp, "train_log.jsonl")) if l.strip()]
-    utts, augmented, identities, speakers = (read_listing(listing) if os.path.exists(listing)
-                                             else train_voices_from_log(os.path.join(exp, "corpus.log")))
+    _, augmented, identities, speakers = (read_listing(listing) if os.path.exists(listing)
+                                          else train_voices_from_log(os.path.join(exp, "corpus.log")))
+    done, planned = log[-1]["epoch"], config["epochs"]
+    stopped = (f" of {planned} planned (stopped by a time limit; the learning rate had not finished its cosine decay)"
+               if done < planned else "")
     test = os.path.join(exp, "results", "test-unseen-voices.greedy.json")
     test_wer = f"; unseen-voice test WER {100 * json.load(open(test))['wer']:.1f} %" if os.path.exists(test) else ""
     return [
@@ -72,7 +63,7 @@ def describe_round(exp: str, listing: str, label: str) -> list[str]:
         f"({', '.join(identities)}); "
         + (f"{100 * augmented:.0f} % of it" if augmented is not None else "most of it")
         + " augmented (speed perturbation, noise at 5-25 dB SNR, reverberation). "
-        f"{log[-1]['epoch']} epochs ({log[-1]['step']} steps){planned_epochs(exp, log[-1]['epoch'])}, "
+        f"{done} epochs ({log[-1]['step']} steps){stopped}, "
         f"peak learning rate {config['optim']['lr']:g}, SpecAugment"
         + (f" and a vocal-tract warp of up to {100 * config['specaugment'].get('warp_range', 0):.0f} %"
            if config.get("specaugment", {}).get("warp_range") else "")
