@@ -1,6 +1,7 @@
 """The model shipped inside the package: used when no --model is given, on voices it never heard."""
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -10,7 +11,7 @@ import soundfile as sf
 
 from asr.audio import load_audio
 from asr.metrics import cer
-from conftest import run_asr
+from conftest import REPO, run_asr
 
 needs_flite = pytest.mark.skipif(not shutil.which("flite"), reason="needs Debian flite (installed by .ci/install)")
 
@@ -29,6 +30,16 @@ def test_default_model_is_shipped_and_self_describing():
     meta = rec.bundle.metadata
     assert meta["train_hours"] >= 10 and meta["epochs"] >= 1 and "valid_wer" in meta
     assert rec.bundle.features.kind in ("fbank", "mfcc") and rec.vocab.size == 29
+
+
+def test_readme_quotes_what_the_main_command_prints():
+    """README's main command transcribes the shipped sample; the output it quotes must stay true."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quoted = re.search(r"the model prints\s+`([^`]+)`", readme)
+    assert quoted, "README.md no longer quotes the sample's transcript after 'the model prints'"
+    proc = run_asr("transcribe", "recipes/synthetic/sample.flac")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().strip() == quoted.group(1)
 
 
 @needs_flite
