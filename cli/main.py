@@ -43,6 +43,10 @@ def cli() -> None:
     """asr: train and run your own speech recogniser (BiLSTM-CTC)."""
 
 
+model_option = click.option("--model", "-m", "model_path", default=None, metavar="PATH",
+                            help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+
+
 def decoder_options(func):
     """Options shared by every command that decodes."""
     options = [
@@ -117,8 +121,7 @@ def expand_inputs(files: tuple[str, ...], file_list: str | None) -> list[str]:
 
 @cli.command()
 @click.argument("files", nargs=-1)
-@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
-              help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+@model_option
 @decoder_options
 @click.option("--nbest", type=click.IntRange(min=1), default=1, help="Keep N best hypotheses (in JSON output).")
 @click.option("--output-format", "-f", type=click.Choice(["txt", "json", "srt", "vtt", "tsv", "all"]), default=None,
@@ -224,8 +227,7 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], max_steps: int 
 
 @cli.command()
 @click.argument("data_dir")
-@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
-              help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+@model_option
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object: wer, cer, utterances, audio_seconds, rtf.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--hypotheses", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -301,7 +303,7 @@ def lm_build(texts: tuple[str, ...], output: str, order: int) -> None:
 
 @lm.command("tune")
 @click.argument("data_dir")
-@click.option("--model", "-m", "model_path", default=None, metavar="PATH")
+@model_option
 @click.option("--lm", "lm_path", required=True, metavar="PATH", help="Language model to tune for.")
 @click.option("--lexicon", default=None, metavar="PATH")
 @click.option("--lm-weights", default="0,0.5,1,1.5,2,3", show_default=True, help="Comma-separated grid.")
@@ -341,8 +343,7 @@ def lm_tune(data_dir: str, model_path, lm_path: str, lexicon, lm_weights: str, w
               help="Pace --input at real time (as a microphone would) or run as fast as possible.")
 @click.option("--device", "-d", default=None, metavar="NAME|INDEX", help="Input device (default: the system's).")
 @click.option("--list-devices", is_flag=True, help="List input devices and exit.")
-@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
-              help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+@model_option
 @decoder_options
 @click.option("--output", "-o", "output_path", default=None, type=click.Path(dir_okay=False),
               help="Also append each final segment to FILE ('START<tab>END<tab>TEXT', seconds).")
@@ -472,8 +473,7 @@ class _StreamView:
 
 
 @cli.command("export")
-@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
-              help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+@model_option
 @click.option("--format", "-f", "fmt", type=click.Choice(["torchscript", "onnx"]), required=True)
 @click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
               help="File to write; its settings (features, vocabulary) go to OUTPUT.json beside it.")
@@ -489,8 +489,7 @@ def export_command(model_path, fmt: str, output_path: str) -> None:
 
 @cli.command()
 @click.argument("data_dir")
-@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
-              help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+@model_option
 @click.option("--lm", "lm_path", default=None, metavar="PATH", help="Also measure beam search with this LM.")
 @click.option("--lm-weight", type=float, default=0.5, show_default=True)
 @click.option("--word-score", type=float, default=0.0, show_default=True)
