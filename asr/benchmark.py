@@ -141,6 +141,13 @@ def _run_worker(kind: str, spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def run_peer(items: list[tuple[str, str, float]]) -> dict:
+    """PocketSphinx alone on (path, reference, seconds) items, in its own process: WER, CER, speed."""
+    result = _run_worker("pocketsphinx", {"items": items})
+    result["rtf"] = result["decode_seconds"] / max(result["audio_seconds"], 1e-9)
+    return result
+
+
 # -- the whole benchmark ----------------------------------------------------------------------------
 
 def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm_weight: float = 0.5,

@@ -11,18 +11,19 @@ import multiprocessing
 import os
 import random
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
 from .audio import audio_duration, load_audio
+from .augment import speed_perturb
 from .errors import AsrError, DataError
 from .features import FeatureExtractor
 from .text import Vocabulary, normalize_transcript
 
-AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3")
+AUDIO_EXTENSIONS = (".flac", ".wav", ".opus", ".ogg", ".mp3")
 
 
 @dataclass
@@ -30,8 +31,31 @@ class Utterance:
     id: str
     path: str
     text: str  # normalised transcript
-    duration: float  # seconds
+    duration: float  # seconds (after speed perturbation)
     speaker: str
+    speed: float = 1.0  # speed perturbation: the audio is played this many times faster
+
+    def load(self, sample_rate: int) -> np.ndarray:
+        """The utterance's samples at `sample_rate`, speed-perturbed if its manifest line says so."""
+        samples = load_audio(self.path, sample_rate)
+        return speed_perturb(samples, self.speed, sample_rate) if self.speed != 1.0 else samples
+
+
+def speed_perturbed(utts: Sequence[Utterance], factors: Sequence[float]) -> list[Utterance]:
+    """Each utterance once per factor (Kaldi's speed perturbation, Ko et al. 2015): a copy played
+    `factor` times faster, its id and speaker prefixed `spFACTOR-` as Kaldi does (factor 1: unchanged)."""
+    out = []
+    for factor in factors:
+        if factor <= 0:
+            raise DataError(f"speed perturbation factors must be positive, got {factor}")
+        for u in utts:
+            if factor == 1.0:
+                out.append(u)
+            else:
+                tag = f"sp{factor:g}-"
+                out.append(replace(u, id=tag + u.id, speaker=tag + u.speaker, duration=u.duration / factor,
+                                   speed=u.speed * factor))
+    return out
 
 
 def scan_librispeech(root: str) -> list[Utterance]:
@@ -125,7 +149,7 @@ class UtteranceDataset(torch.utils.data.Dataset):
         """Features of one utterance, read from disk (never from the cache)."""
         utt = self.utts[index]
         try:
-            samples = load_audio(utt.path, self.extractor.config.sample_rate)
+            samples = utt.load(self.extractor.config.sample_rate)
         except AsrError as exc:
             raise DataError(f"utterance {utt.id}: {exc}") from None
         return self.extractor(torch.from_numpy(samples))

@@ -250,6 +250,7 @@ class Trainer:
         self.best_wer: float | None = None
         self.history: list[dict] = []
         self.hours = sum(u.duration for u in self.train_utts) / 3600.0
+        self.init_metadata: dict | None = None
 
     def _load(self, sources: list[str], what: str, filter_long: bool):
         utts = []
@@ -292,6 +293,10 @@ class Trainer:
             if to_dict(theirs) != to_dict(getattr(self.cfg, section)):
                 raise ConfigError(f"init_from {path}: its {section} config differs from this one")
         self.model.load_state_dict(bundle.model.state_dict())
+        # what the starting point was trained on travels with the model (and its card)
+        keys = ("train_data", "train_hours", "train_utterances", "epochs", "steps", "trained_on", "created",
+                "init_from")
+        self.init_metadata = {"path": path, **{k: bundle.metadata[k] for k in keys if k in bundle.metadata}}
         self.log(f"initialised from {path}")
 
     def fill_feature_caches(self) -> None:
@@ -323,6 +328,7 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "best_wer": self.best_wer,
             "history": self.history,
+            "init_metadata": self.init_metadata,
             "asr_version": __version__,
         }
         atomic_save(
@@ -360,6 +366,7 @@ class Trainer:
         self.batch_in_epoch = header["batch_in_epoch"]
         self.best_wer = header["best_wer"]
         self.history = header["history"]
+        self.init_metadata = header.get("init_metadata")
 
     def bundle(self, extra: dict | None = None) -> ModelBundle:
         metadata = {
@@ -373,6 +380,8 @@ class Trainer:
             "trained_on": describe_device(self.device),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if self.init_metadata:
+            metadata["init_from"] = self.init_metadata
         metadata.update(extra or {})
         return ModelBundle(model=self.model, features=self.cfg.features, vocab=self.vocab, metadata=metadata)
 

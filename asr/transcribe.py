@@ -202,7 +202,7 @@ def _network_batches(recognizer: Recognizer, utterances: Iterable, batch_size: i
     utts = sorted(utterances, key=lambda u: u.duration)
     for i in range(0, len(utts), batch_size):
         chunk = utts[i : i + batch_size]
-        samples = [load_audio(u.path, recognizer.sample_rate) for u in chunk]
+        samples = [u.load(recognizer.sample_rate) for u in chunk]
         log_probs, lengths = recognizer.log_probs([recognizer.features(x) for x in samples])
         yield chunk, sum(len(x) for x in samples) / recognizer.sample_rate, log_probs, lengths
 

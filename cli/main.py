@@ -270,12 +270,22 @@ def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_size: i
 @cli.command()
 @click.argument("data_dirs", nargs=-1, required=True)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Manifest to write (.jsonl).")
+@click.option("--speed-perturb", default="1", show_default=True, metavar="F1,F2,...",
+              help="Speed perturbation: list every utterance once per factor (e.g. 0.9,1,1.1), the copies played "
+                   "that many times faster when read.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Keep only the first N utterances of each folder (smoke tests).")
 @user_errors
-def prepare(data_dirs: tuple[str, ...], output: str) -> None:
-    """Scan LibriSpeech-layout DATA_DIRS into one JSON-lines manifest (id, path, text, duration, speaker)."""
-    from asr.data import scan_librispeech, write_manifest
+def prepare(data_dirs: tuple[str, ...], output: str, speed_perturb: str, limit: int | None) -> None:
+    """Scan LibriSpeech-layout DATA_DIRS into one JSON-lines manifest (id, path, text, duration, speaker, speed)."""
+    from asr.data import scan_librispeech, speed_perturbed, write_manifest
 
-    utts = [u for d in data_dirs for u in scan_librispeech(d)]
+    try:
+        factors = [float(f) for f in speed_perturb.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"not a comma-separated list of numbers: {speed_perturb!r}", param_hint="--speed-perturb")
+    utts = [u for d in data_dirs for u in scan_librispeech(d)[:limit]]
+    utts = speed_perturbed(utts, factors)
     write_manifest(utts, output)
     hours = sum(u.duration for u in utts) / 3600
     click.echo(f"{output}: {len(utts)} utterances, {hours:.2f} h, {len({u.speaker for u in utts})} speakers")

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Offline recipe: build a speech corpus from Debian's text-to-speech engines, train, decode.
-# Run from the repository root. Stages:
+# Offline recipe: build a speech corpus from Debian's text-to-speech engines, train, decode. Its model
+# is the pretraining stage of recipes/default, which fine-tunes it on real speech into asr's default
+# model. Run from the repository root. Stages:
 #   1 build corpus (train/dev/test split by voice and by sentence; for each later training round
 #     a fresh training corpus, seed + round - 1)                      2 manifests
 #   3 language model from the training text only                     4 train: round 1 (--config),
 #     then each later round (--continue-config) from the previous round's best model on its own corpus
 #   5 decode: greedy on the unseen voices and the real recordings; beam + LM (tuned on dev) on the unseen voices
-#   6 install the model as asr's default (asr/pretrained/default.pt)
+#   6 write the model's card (EXP/MODEL_CARD.md for the last round)
 #
 #   bash recipes/synthetic/run.sh [--stage N] [--stop-stage N] [--hours H] [--config FILE]
 #                                 [--rounds N] [--continue-config FILE] [--data DIR] [--exp DIR]
 #                                 [--seed N] [--set KEY=VALUE]...
-# Defaults rebuild the shipped default model: 3 rounds of 16 h of audio each, 24 + 15 + 15
+# Defaults rebuild the synthetic model that recipes/default starts from: 3 rounds of 16 h of audio each, 24 + 15 + 15
 # epochs; expected times in recipes/synthetic/README.md (minutes on a GPU, hours on 2 CPU cores).
 # --hours 0.02 with conf/smoke.yaml and conf/smoke-continue.yaml runs in about two minutes.
 # --set applies to every round.
@@ -114,9 +115,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     | tee "$final/results/test-unseen-voices.beam-lm.json"
 fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  echo "== stage 6: install $final/best_model.pt as asr's default model"
-  mkdir -p asr/pretrained
-  cp "$final/best_model.pt" asr/pretrained/default.pt
-  "$py" recipes/synthetic/model_card.py "$final" "$data" asr/pretrained/MODEL_CARD.md \
+  echo "== stage 6: model card of $final/best_model.pt -> $final/MODEL_CARD.md"
+  "$py" recipes/synthetic/model_card.py "$final" "$data" "$final/MODEL_CARD.md" \
     $(for ((r = 1; r < rounds; r++)); do round_dir $r; done)
 fi

@@ -1,0 +1,155 @@
+"""Write the default model's card from what the recipe left behind.
+
+    python recipes/default/model_card.py EXP_DIR DATA_DIR OUTPUT.md
+
+EXP_DIR holds best_model.pt, config.yaml, train_log.jsonl and stage 4's results/ (results.json,
+table.md); DATA_DIR/manifests/train.jsonl is the training manifest (hours and speakers per source).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections import defaultdict
+
+import torch
+import yaml
+
+from asr.modelfile import load_model_file
+
+# source folder -> (name, licence and credit), as ../shared/data/README.md and speech/README.md state them
+SOURCES = {
+    "speechocean762": ("speechocean762 (non-native English, Mandarin L1, children and adults)",
+                       "free for commercial and non-commercial use (OpenSLR 101 lists CC BY 4.0); Speechocean and Xiaomi"),
+    "librispeech": ("LibriSpeech train-clean-100 and dev-clean (speakers not in dev/test)",
+                    "CC BY 4.0; Vassil Panayotov et al."),
+    "speech_commands": ("Google Speech Commands (one word per clip)", "CC BY 4.0; Pete Warden / Google"),
+    "vctk": ("CSTR VCTK", "CC BY 4.0; University of Edinburgh"),
+    "cmu_arctic": ("CMU ARCTIC", "free use with the CMU copyright notice; Carnegie Mellon University"),
+    "commonvoice_en_v1": ("Common Voice (English v1)", "CC0; Mozilla"),
+    "fsdd": ("Free Spoken Digit Dataset, speakers 9002-9004 (9001 held out)",
+             "CC BY-SA 4.0; Zohar Jackson and contributors"),
+}
+
+
+def source_of(path: str) -> str:
+    found = re.search(r"/speech/train/([^/]+)/", path)
+    if found:
+        return found.group(1)
+    return "fsdd" if "/fsdd/" in path else "other"
+
+
+def data_lines(manifest: str) -> tuple[list[str], float, int]:
+    """Per-source table of the training manifest (hours before speed perturbation, speakers)."""
+    seconds, speakers = defaultdict(float), defaultdict(set)
+    factors = set()
+    for line in open(manifest, encoding="utf-8"):
+        u = json.loads(line)
+        factors.add(u.get("speed", 1.0))
+        if u.get("speed", 1.0) != 1.0:
+            continue
+        src = source_of(u["path"])
+        seconds[src] += u["duration"]
+        speakers[src].add(u["speaker"])
+    lines = ["| source | hours | speakers | licence, credit |", "| --- | --- | --- | --- |"]
+    for src, secs in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        name, licence = SOURCES.get(src, (src, "see ../shared/data"))
+        lines.append(f"| {name} | {secs / 3600:.2f} | {len(speakers[src])} | {licence} |")
+    total = sum(seconds.values()) / 3600
+    lines.append(f"| all | {total:.2f} | {sum(len(s) for s in speakers.values())} | |")
+    return lines, total, len(factors)
+
+
+def main() -> None:
+    exp, data, output = sys.argv[1:4]
+    bundle = load_model_file(os.path.join(exp, "best_model.pt"))
+    meta, mc = bundle.metadata, bundle.model.config
+    config = yaml.safe_load(open(os.path.join(exp, "config.yaml"), encoding="utf-8"))
+    log = [json.loads(l) for l in open(os.path.join(exp, "train_log.jsonl"), encoding="utf-8") if l.strip()]
+    results = json.load(open(os.path.join(exp, "results", "results.json"), encoding="utf-8"))
+    table = open(os.path.join(exp, "results", "table.md"), encoding="utf-8").read().strip()
+    sources, hours, n_factors = data_lines(os.path.join(data, "manifests", "train.jsonl"))
+    init = meta.get("init_from") or {}
+    if not init and config.get("init_from") and os.path.exists(config["init_from"]):
+        init = {"path": config["init_from"], **load_model_file(config["init_from"]).metadata}
+    feats = bundle.features
+    spec = config.get("specaugment", {})
+    done, planned = log[-1]["epoch"], config["epochs"]
+    curve = ", ".join(f"{r['epoch']}: {100 * r['valid_wer']:.1f} %" for r in log if "valid_wer" in r)
+    sets = results["sets"]
+
+    lines = [
+        "# The default model",
+        "",
+        f"`asr/pretrained/default.pt`: a {mc.num_layers}-layer bidirectional LSTM ({mc.hidden_size} units per "
+        f"direction, {meta.get('parameters', 0) / 1e6:.1f} M parameters) over {feats.n_mels} log-mel filterbanks "
+        f"stacked {mc.stack_frames} at a time ({10 * mc.stack_frames} ms per output frame), CTC over "
+        f"{bundle.vocab.size - 1} characters. English, lower case, no punctuation. "
+        f"{os.path.getsize(os.path.join(exp, 'best_model.pt')) / 1e6:.0f} MB.",
+        "",
+        "## How it was made",
+        "",
+        "Recipe: `bash recipes/default/run.sh` (recipes/default/README.md); nothing is downloaded.",
+        "",
+    ]
+    if init:
+        lines += [
+            f"1. **Pretraining on synthetic speech** (`recipes/synthetic`): {init.get('train_hours', 0):.0f} h per "
+            f"round of text-to-speech voices from Debian's free engines (espeak-ng, flite, festival), 3 rounds; "
+            f"trained on {init.get('trained_on', 'an unrecorded machine')}. This was asr's default model before "
+            f"(its card: `git show 0a0b3ef:asr/pretrained/MODEL_CARD.md`).",
+            f"2. **Fine-tuning on real speech**: {hours:.2f} h of real recordings (below), "
+            + (f"speed-perturbed {n_factors} ways (0.9/1.0/1.1, Ko et al. 2015), " if n_factors > 1 else "")
+            + f"so {meta.get('train_hours', 0):.1f} h per epoch.",
+        ]
+    else:
+        lines += [f"Trained from scratch on {hours:.2f} h of real recordings ({meta.get('train_hours', 0):.1f} h per "
+                  "epoch with speed perturbation)."]
+    lines += [
+        f"   {done} epochs ({log[-1]['step']} steps)"
+        + (f" of {planned} planned" if done < planned else "")
+        + f", batches of up to {config['max_batch_seconds']:g} s of audio, AdamW, peak learning rate "
+        f"{config['optim']['lr']:g} after {config['optim']['warmup_steps']} warm-up steps, {config['optim']['schedule']} "
+        f"decay, dropout {mc.dropout:g}, SpecAugment ({spec.get('freq_masks')} frequency masks of up to "
+        f"{spec.get('freq_width')} bins, {spec.get('time_masks')} time masks of up to {spec.get('time_width')} frames)"
+        + (f" and a vocal-tract warp of up to {100 * spec['warp_range']:.0f} %" if spec.get("warp_range") else "")
+        + f". Trained on {meta.get('trained_on', 'an unrecorded machine')} at "
+        f"{log[-1]['audio_seconds_per_second']:.0f} s of audio per second, with torch {torch.__version__}.",
+        f"   Model selection: greedy WER on dev/librispeech + dev/speechocean762 together after each epoch "
+        f"({curve}); kept epoch {meta.get('epochs')}.",
+        "",
+        "Real training speech (speaker-disjoint from every dev and test set; ../shared/data/speech):",
+        "",
+        *sources,
+        "",
+        "## Results",
+        "",
+        "Greedy decoding unless stated; PocketSphinx 5.1.1 (its own en-us acoustic model, dictionary and "
+        "language model) decoded the same audio in the same run. Command: "
+        "`python recipes/default/decode.py asr/pretrained/default.pt exp/default/results` "
+        "(stage 4 of the recipe).",
+        "",
+        table,
+        "",
+        f"Real-time factor of greedy decoding on dev/librispeech: {sets['dev/librispeech']['greedy']['rtf']:.4f} "
+        "(2-core CPU while other work ran; see README for controlled timings)."
+        if "dev/librispeech" in sets else "",
+        "",
+        "## Licences and credits",
+        "",
+        "The model's weights are derived from the recordings above (each under its own licence, listed in the "
+        "table) and from synthetic speech of Debian's free text-to-speech voices. FSDD is CC BY-SA 4.0: "
+        "share derived data under the same terms. Credit: speechocean762 (Speechocean, Xiaomi), LibriSpeech "
+        "(Vassil Panayotov et al.), Google Speech Commands (Pete Warden), CSTR VCTK (University of Edinburgh), "
+        "CMU ARCTIC (Carnegie Mellon University), Common Voice (Mozilla), Free Spoken Digit Dataset (Zohar "
+        "Jackson and contributors).",
+    ]
+    with open(output, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

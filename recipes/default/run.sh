@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The recipe that makes asr's default model (asr/pretrained/default.pt): a BiLSTM-CTC pretrained on
+# synthetic speech (recipes/synthetic) and fine-tuned on the real recorded speech of
+# ../shared/data/speech/train (+ three FSDD digit speakers), chosen by greedy WER on the real dev
+# sets. Run from the repository root. Stages:
+#   1 manifests: real training speech (speed-perturbed 0.9/1.0/1.1), the real dev sets (model selection)
+#   2 pretraining on synthetic speech: recipes/synthetic/run.sh stages 1-4 (skipped with --init)
+#   3 fine-tuning on the real speech (--config), from the pretrained model
+#   4 decoding: every dev and test set of ../shared/data/speech, the LibriSpeech sample and FSDD,
+#     greedy and beam search + LM, beside PocketSphinx on the same audio (decode.py; table.md)
+#   5 install the model as asr's default and write its card (asr/pretrained/MODEL_CARD.md)
+#
+#   bash recipes/default/run.sh [--stage N] [--stop-stage N] [--config FILE] [--init MODEL|none]
+#                               [--data DIR] [--exp DIR] [--limit N] [--lm PATH|none]
+#                               [--lm-weight W] [--word-score S] [--set KEY=VALUE]...
+# --init MODEL fine-tunes MODEL instead of pretraining (the synthetic-only model that asr shipped
+# before this recipe: `git show 0a0b3ef:asr/pretrained/default.pt > exp/synthetic-default.pt`);
+# --init none trains from scratch. --limit N keeps the first N utterances of each folder (smoke runs:
+# conf/smoke.yaml with --init none --limit 3 runs in about a minute). Times: recipes/default/README.md.
+set -euo pipefail
+stage=1; stop_stage=5
+config=recipes/default/conf/finetune.yaml
+init=""
+data=data/real
+exp=exp/default
+limit=""
+lm=none; lm_weight=0.5; word_score=0
+sets=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    --init) init=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --exp) exp=$2; shift 2 ;;
+    --limit) limit=$2; shift 2 ;;
+    --lm) lm=$2; shift 2 ;;
+    --lm-weight) lm_weight=$2; shift 2 ;;
+    --word-score) word_score=$2; shift 2 ;;
+    --set) sets+=(--set "$2"); shift 2 ;;
+    *) echo "usage: $0 [--stage N] [--stop-stage N] [--config FILE] [--init MODEL|none] [--data DIR] [--exp DIR] [--limit N] [--lm PATH|none] [--lm-weight W] [--word-score S] [--set K=V]" >&2; exit 2 ;;
+  esac
+done
+asr=${ASR:-asr}
+command -v "$asr" >/dev/null || asr=.venv/bin/asr
+py=$(dirname "$(command -v "$asr")")/python
+shared=${SHARED_DATA:-../shared/data}
+speech=$shared/speech
+limit_args=(); [ -n "$limit" ] && limit_args=(--limit "$limit")
+synthetic_exp=exp/synthetic/default
+[ -n "$init" ] || init=$synthetic_exp/round3/best_model.pt  # what stage 2 makes
+init_args=(--set "init_from=$init"); [ "$init" = none ] && init_args=(--set "init_from=")
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  echo "== stage 1: manifests in $data/manifests"
+  # FSDD speaker 9001 stays out of training: the digits of a speaker the model never heard
+  "$asr" prepare "$speech"/train/* "$shared"/fsdd/900[234] -o "$data/manifests/train.jsonl" \
+    --speed-perturb 0.9,1,1.1 "${limit_args[@]}"
+  "$asr" prepare "$speech/dev/librispeech" "$speech/dev/speechocean762" -o "$data/manifests/dev.jsonl" "${limit_args[@]}"
+fi
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  if [ "$init" = "$synthetic_exp/round3/best_model.pt" ] && [ ! -f "$init" ]; then
+    echo "== stage 2: pretraining on synthetic speech (recipes/synthetic stages 1-4)"
+    bash recipes/synthetic/run.sh --stop-stage 4 --exp "$synthetic_exp"
+  else
+    echo "== stage 2: pretraining skipped: starting from ${init}"
+  fi
+fi
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  echo "== stage 3: fine-tuning on real speech ($config -> $exp, from $init)"
+  resume=(); [ -f "$exp/checkpoint.pt" ] && resume=(--resume)
+  "$asr" train "$config" --set "train_data=[$data/manifests/train.jsonl]" \
+    --set "valid_data=[$data/manifests/dev.jsonl]" --set "out_dir=$exp" "${init_args[@]}" "${sets[@]}" "${resume[@]}"
+fi
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  echo "== stage 4: decoding every dev and test set beside PocketSphinx ($exp/results)"
+  "$py" recipes/default/decode.py "$exp/best_model.pt" "$exp/results" --shared "$shared" --lm "$lm" \
+    --lm-weight "$lm_weight" --word-score "$word_score" "${limit_args[@]}"
+fi
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  echo "== stage 5: install $exp/best_model.pt as asr's default model, with its card"
+  cp "$exp/best_model.pt" asr/pretrained/default.pt
+  "$py" recipes/default/model_card.py "$exp" "$data" asr/pretrained/MODEL_CARD.md
+fi
