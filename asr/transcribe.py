@@ -279,7 +279,7 @@ def save_tuning(lm: str, best: dict, recognizer: Recognizer, data: list[str], ut
     if info is None:
         raise LanguageModelError(f"{lm}: has no metadata file to store the values in (build it with asr lm build)")
     info.lm_weight, info.word_score, info.unk_score = best["lm_weight"], best["word_score"], best["unk_score"]
-    model = recognizer.describe()
+    model = {k: v for k, v in recognizer.describe().items() if k != "path"}
     info.tuned = {"model": os.path.basename(recognizer.path or ""), "model_metadata": model, "data": data,
                   "utterances": utterances, "wer": round(best["wer"], 4), "cer": round(best["cer"], 4),
                   "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
