@@ -43,6 +43,14 @@ class Recognizer:
         self.sample_rate = bundle.features.sample_rate
         # seconds per output frame of the network
         self.frame_seconds = bundle.features.frame_seconds * self.model.frame_stride
+        self._decoder: Decoder | None = None
+
+    def default_decoder(self) -> Decoder:
+        """The default decoding (beam search with the shipped LM when one is installed, else greedy),
+        built once per recognizer: loading the LM takes most of a second."""
+        if self._decoder is None:
+            self._decoder = Decoder(self.vocab)
+        return self._decoder
 
     def features(self, samples: np.ndarray) -> torch.Tensor:
         return self.extractor(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
@@ -56,7 +64,7 @@ class Recognizer:
     def transcribe_samples(self, batch: Sequence[np.ndarray], decoder: Decoder | None = None) -> list[str]:
         """Float32 mono samples at `self.sample_rate`, one array per utterance -> transcripts."""
         log_probs, lengths = self.log_probs([self.features(s) for s in batch])
-        decoder = decoder or Decoder(self.vocab)
+        decoder = decoder or self.default_decoder()
         return [nbest[0].text for nbest in decoder.decode(log_probs, lengths)]
 
     def transcribe(self, source: AudioSource, decoder: Decoder | None = None) -> str:
@@ -98,7 +106,7 @@ def transcribe_file(
     silence and decoded in batches, so memory does not grow with the file; times stay absolute.
     `progress` receives seconds of audio consumed.
     """
-    decoder = decoder or Decoder(recognizer.vocab)
+    decoder = decoder or recognizer.default_decoder()
     vad = vad or VadConfig()
     rate = recognizer.sample_rate
     blocks = stream_audio(source, rate, block_seconds=10.0)
@@ -219,7 +227,7 @@ def evaluate(
     The real-time factor counts audio reading, features, network and decoding, not loading
     the model or the language model.
     """
-    decoder = decoder or Decoder(recognizer.vocab)
+    decoder = decoder or recognizer.default_decoder()
     decoder.prepare()
     counter = ErrorCounter()
     hyps: list[tuple[str, str, str]] = []

@@ -437,6 +437,7 @@ def stream(input_path, realtime: bool, device, list_devices: bool, model_path, d
         from asr.microphone import microphone_blocks
 
         blocks = microphone_blocks(device, rate, block_seconds)
+        click.echo("asr: listening (Ctrl-C stops)", err=True)  # the model and LM are loaded: speak now
     view = _StreamView(sys.stdout.isatty() and not as_json, as_json, timestamps,
                        open(output_path, "a", encoding="utf-8") if output_path else None)
     try:
