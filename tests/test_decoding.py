@@ -57,7 +57,7 @@ def test_beam_search_lm_hotwords_and_outputs(trained_model, digits_corpus, tmp_p
 def test_default_decoding_is_beam_search_with_the_shipped_lm(librispeech_sample, tmp_path):
     """With no options, `asr transcribe` and the Python API decode with the shipped LM and the weights stored
     beside it; --lm none and --decoder greedy switch it off."""
-    from asr.decoding import DEFAULT_LM_PATH, Decoder
+    from asr.decoding import DEFAULT_LM_PATH, Decoder, DecoderConfig
     from asr.lm import lm_vocabulary, load_info
     from asr.text import Vocabulary
 
@@ -65,6 +65,9 @@ def test_default_decoding_is_beam_search_with_the_shipped_lm(librispeech_sample,
     assert info is not None and info.vocabulary_size >= 50000, "the package ships asr/pretrained/lm.bin + lm.json"
     cfg = Decoder(Vocabulary()).config  # the Python API's default
     assert (cfg.kind, cfg.lm, cfg.lm_weight, cfg.word_score) == ("beam", DEFAULT_LM_PATH, info.lm_weight, info.word_score)
+    overridden = DecoderConfig(lm_weight=0.0, word_score=-1.0).resolved()
+    assert (overridden.lm, overridden.lm_weight, overridden.word_score) == (DEFAULT_LM_PATH, 0.0, -1.0)
+    assert DecoderConfig(lm="none").resolved().kind == "greedy" == DecoderConfig(kind="greedy").resolved().kind
 
     wav = sorted(librispeech_sample.rglob("*.flac"))[0]
     default = run_asr("transcribe", "-f", "json", "-o", tmp_path / "default", wav)
@@ -82,8 +85,6 @@ def test_default_decoding_is_beam_search_with_the_shipped_lm(librispeech_sample,
     plain = json.loads((tmp_path / "none" / f"{wav.stem}.json").read_text())
     assert plain["decoder"] == "greedy" and "lm" not in plain
     assert greedy.stdout == no_lm.stdout
-    overridden = run_asr("transcribe", "--lm-weight", "0", "--word-score", "0", "-f", "json", "-o", tmp_path / "w0", wav)
-    assert json.loads((tmp_path / "w0" / f"{wav.stem}.json").read_text())["lm_weight"] == 0
 
     evaluated = run_asr("evaluate", librispeech_sample / "dev-clean", "--json")
     summary = json.loads(evaluated.stdout)
