@@ -150,13 +150,15 @@ def run_peer(items: list[tuple[str, str, float]]) -> dict:
 
 # -- the whole benchmark ----------------------------------------------------------------------------
 
-def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm_weight: float = 0.5,
-                  word_score: float = 0.0, limit: int | None = None, threads: int | None = None, peer: bool = True,
+def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm_weight: float | None = None,
+                  word_score: float | None = None, limit: int | None = None, threads: int | None = None, peer: bool = True,
                   train_steps: int = 0, train_batch_seconds: float = 200.0, corpus_hours: float = 16.0,
                   log=lambda _msg: None) -> dict:
     """Run every configuration on the utterances of `data` (folder or manifest) -> a result dict
-    with `rows` (one per configuration), `ratios` (peer / ours) and `training`."""
+    with `rows` (one per configuration), `ratios` (peer / ours) and `training`. Beam + LM uses `lm`, else
+    the shipped language model (the default decoding) when one is installed."""
     from .data import load_corpus
+    from .decoding import DEFAULT_LM, default_lm_path
 
     utts = load_corpus(data)
     if limit and limit < len(utts):  # evenly spaced, so that every speaker of a sorted corpus is in it
@@ -167,11 +169,12 @@ def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm
         ("asr greedy", {"decoder": greedy, "threads": threads}),
         ("asr greedy, 1 thread", {"decoder": greedy, "threads": 1}),
         ("asr greedy, int8", {"decoder": greedy, "threads": threads, "int8": True}),
-        ("asr beam (lexicon-free)", {"decoder": {"kind": "beam"}, "threads": threads}),
+        ("asr beam (lexicon-free)", {"decoder": {"kind": "beam", "lm": None}, "threads": threads}),
     ]
-    if lm:
-        configs.append(("asr beam + LM", {"decoder": {"kind": "beam", "lm": lm, "lm_weight": lm_weight,
-                                                      "word_score": word_score}, "threads": threads}))
+    if lm or default_lm_path():
+        name = "asr beam + LM" if lm else "asr default (beam + LM)"
+        configs.append((name, {"decoder": {"kind": "beam", "lm": lm or DEFAULT_LM, "lm_weight": lm_weight,
+                                           "word_score": word_score}, "threads": threads}))
     configs.append(("asr greedy, batches of 16", {"decoder": greedy, "threads": threads, "batch": 16}))
     rows = []
     for name, spec in configs:

@@ -1,12 +1,16 @@
 """Turning per-frame log-probabilities into text: greedy CTC, or beam search through torchaudio's
 flashlight-text `ctc_decoder`, lexicon-free or with a lexicon and an n-gram language model
-(ARPA or KenLM binary), with optional hotword boosts."""
+(ARPA or KenLM binary), with optional hotword boosts.
+
+The default decoding is beam search with the language model shipped in `asr/pretrained/` (or
+`$ASR_LM`) whenever one is installed, with the LM weight and word score stored beside it; words
+outside its vocabulary can still come out letter by letter through the decoder's unknown-word path
+(`unk_score`)."""
 
 from __future__ import annotations
 
+import itertools
 import os
-import re
-import tempfile
 from dataclasses import dataclass, field
 
 import torch
@@ -15,6 +19,18 @@ from .errors import ConfigError
 from .text import Vocabulary, normalize_transcript
 
 DECODERS = ("greedy", "beam")
+DEFAULT_LM = "default"  # DecoderConfig.lm: the shipped language model when one is installed
+NO_LM = "none"
+DEFAULT_LM_PATH = os.path.join(os.path.dirname(__file__), "pretrained", "lm.bin")
+FALLBACK_LM_WEIGHT, FALLBACK_WORD_SCORE, FALLBACK_UNK_SCORE = 0.5, 0.0, float("-inf")
+
+
+def default_lm_path() -> str | None:
+    """$ASR_LM ('none' switches it off), else the language model shipped in the package if installed."""
+    env = os.environ.get("ASR_LM")
+    if env:
+        return None if env.lower() == NO_LM else env
+    return DEFAULT_LM_PATH if os.path.exists(DEFAULT_LM_PATH) else None
 
 
 def greedy_ids(log_probs: torch.Tensor, length: int, blank: int = 0) -> list[int]:
@@ -47,17 +63,48 @@ def parse_hotword(spec: str, default_boost: float = 5.0) -> tuple[str, float]:
 
 @dataclass
 class DecoderConfig:
-    """How log-probabilities become text; stored with every JSON result."""
+    """How log-probabilities become text; stored with every JSON result.
 
-    kind: str = "greedy"  # greedy | beam
+    The defaults are the default decoding: beam search with the shipped language model when one is
+    installed (greedy otherwise), with the LM weight, word score and unknown-word score stored
+    beside the LM. `resolved()` turns the defaults into concrete settings.
+    """
+
+    kind: str | None = None  # greedy | beam; None: beam when there is an LM, lexicon, hotword or n-best > 1
     beam_size: int = 32
     beam_threshold: float = 25.0
-    lm: str | None = None  # ARPA (.arpa, .arpa.gz) or KenLM binary; word-level
-    lexicon: str | None = None  # lines 'word w o r d |'; built from the LM's unigrams when absent
-    lm_weight: float = 0.5
-    word_score: float = 0.0
+    lm: str | None = DEFAULT_LM  # ARPA (.arpa, .arpa.gz) or KenLM binary; 'default'; None or 'none': no LM
+    lexicon: str | None = None  # lines 'word w o r d |'; default: the LM's vocabulary
+    lm_weight: float | None = None  # None: the LM's own (its metadata), else 0.5
+    word_score: float | None = None  # None: the LM's own, else 0
+    unk_score: float | None = None  # score of a word spelled outside the lexicon; None: the LM's own, else off
     hotwords: list[str] = field(default_factory=list)  # 'word' or 'word:boost'
     nbest: int = 1
+
+    def resolved(self) -> "DecoderConfig":
+        """Concrete settings: which LM (if any), which decoder, and the LM's tuned weights."""
+        from dataclasses import replace
+
+        lm = self.lm
+        if lm == DEFAULT_LM:
+            lm = None if self.kind == "greedy" else default_lm_path()
+        elif lm is not None and (lm == "" or lm.lower() == NO_LM):
+            lm = None
+        kind = self.kind
+        if kind is None:
+            kind = "beam" if (lm or self.lexicon or self.hotwords or self.nbest > 1) else "greedy"
+        weights = dict(lm_weight=FALLBACK_LM_WEIGHT, word_score=FALLBACK_WORD_SCORE, unk_score=FALLBACK_UNK_SCORE)
+        if lm and os.path.exists(lm):
+            from .lm import load_info
+
+            info = load_info(lm)
+            if info is not None:
+                weights.update(lm_weight=info.lm_weight, word_score=info.word_score,
+                               unk_score=FALLBACK_UNK_SCORE if info.unk_score is None else info.unk_score)
+        for key in weights:
+            if getattr(self, key) is not None:
+                weights[key] = getattr(self, key)
+        return replace(self, kind=kind, lm=lm, **weights)
 
     def validate(self) -> None:
         if self.kind not in DECODERS:
@@ -66,6 +113,11 @@ class DecoderConfig:
             raise ConfigError("beam size and n-best must be at least 1")
         if self.nbest > self.beam_size:
             raise ConfigError("n-best cannot exceed the beam size")
+        if self.kind == "greedy":
+            given = [name for name, value in (("a language model", self.lm), ("a lexicon", self.lexicon),
+                                              ("hotwords", self.hotwords), ("n-best", self.nbest > 1)) if value]
+            if given:
+                raise ConfigError(f"{given[0]} needs beam search, not greedy decoding")
         if self.lm and not os.path.exists(self.lm):
             raise ConfigError(f"{self.lm}: no such language model file")
         if self.lexicon and not os.path.exists(self.lexicon):
@@ -106,42 +158,55 @@ def arpa_words(path: str) -> list[str]:
     return words
 
 
-class _HotwordLM:
-    """A KenLM language model plus a fixed boost for chosen words (built lazily; needs flashlight)."""
+def _hotword_lm(kenlm, boosts: dict[int, float]):
+    """A KenLM language model (flashlight's) plus a fixed boost for chosen word indices."""
+    from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState
 
-    def __new__(cls, path: str, words: list[str], boosts: dict[str, float]):
-        from flashlight.lib.text.decoder.kenlm import KenLM
-        from flashlight.lib.text.dictionary import Dictionary
-        from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState
+    class HotwordLM(CTCDecoderLM):
+        def __init__(self) -> None:
+            CTCDecoderLM.__init__(self)
+            self.kenlm, self.boost, self.states = kenlm, boosts, {}
 
-        class HotwordLM(CTCDecoderLM):
-            def __init__(self) -> None:
-                CTCDecoderLM.__init__(self)
-                self.dictionary = Dictionary()
-                for w in words:
-                    self.dictionary.add_entry(w)
-                self.kenlm = KenLM(path, self.dictionary)
-                self.boost = {i: boosts[w] for i, w in enumerate(words) if w in boosts}
-                self.states: dict = {}
+        def start(self, start_with_nothing: bool):
+            state = CTCDecoderLMState()
+            self.states[state] = self.kenlm.start(start_with_nothing)
+            return state
 
-            def start(self, start_with_nothing: bool):
-                state = CTCDecoderLMState()
-                self.states[state] = self.kenlm.start(start_with_nothing)
-                return state
+        def score(self, state, usr_token_idx: int):
+            child = state.child(usr_token_idx)
+            inner, value = self.kenlm.score(self.states[state], usr_token_idx)
+            self.states.setdefault(child, inner)
+            return child, value + self.boost.get(usr_token_idx, 0.0)
 
-            def score(self, state, usr_token_idx: int):
-                child = state.child(usr_token_idx)
-                inner, value = self.kenlm.score(self.states[state], usr_token_idx)
-                self.states.setdefault(child, inner)
-                return child, value + self.boost.get(usr_token_idx, 0.0)
+        def finish(self, state):
+            child = state.child(-1)
+            inner, value = self.kenlm.finish(self.states[state])
+            self.states.setdefault(child, inner)
+            return child, value
 
-            def finish(self, state):
-                child = state.child(-1)
-                inner, value = self.kenlm.finish(self.states[state])
-                self.states.setdefault(child, inner)
-                return child, value
+    return HotwordLM()
 
-        return HotwordLM()
+
+class _FlashlightBeam:
+    """A flashlight beam-search decoder (lexicon + word LM, or lexicon-free) over a batch of emissions."""
+
+    def __init__(self, decoder, nbest: int, keep: tuple = ()) -> None:
+        self.decoder, self.nbest = decoder, nbest
+        self.keep = keep  # the LM and trie must outlive the decoder (pybind holds no reference to them)
+
+    def __call__(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[tuple[list[int], float]]]:
+        """(batch, frames, tokens) float32 log-probabilities -> per utterance, n-best (token ids, score)
+        with repeats merged and blanks removed."""
+        out = []
+        batch, _, n_tokens = emissions.shape
+        for b in range(batch):
+            self.decoder.decode(emissions.data_ptr() + 4 * b * emissions.stride(0), int(lengths[b]), n_tokens)
+            nbest = []
+            for result in self.decoder.get_all_final_hypothesis()[: self.nbest]:
+                ids = [t for t, _ in itertools.groupby(result.tokens) if t > 0]
+                nbest.append((ids, result.score))
+            out.append(nbest)
+        return out
 
 
 class _SilenceNativeOutput:
@@ -170,47 +235,79 @@ class Decoder:
 
     def __init__(self, vocab: Vocabulary, config: DecoderConfig | None = None):
         self.vocab = vocab
-        self.config = config or DecoderConfig()
+        self.config = (config or DecoderConfig()).resolved()
         self.config.validate()
-        self._beam = None
-        self._tmp: tempfile.TemporaryDirectory | None = None
-        self._lm = None
+        self._beam: _FlashlightBeam | None = None
 
-    @property
-    def tokens(self) -> list[str]:
-        """flashlight token names: '-' is the blank, '|' the word separator (our space)."""
-        return ["-"] + ["|" if s == " " else s for s in self.vocab.symbols]
+    def _lexicon_words(self) -> list[tuple[str, str | list[str]]]:
+        """(word, spelling) pairs, a spelling being a string or list of output symbols (' ' ends a word):
+        the --lexicon file, else the LM's vocabulary; plus hotwords."""
+        cfg = self.config
+        pairs: list[tuple[str, str | list[str]]] = []
+        if cfg.lexicon:
+            with open(cfg.lexicon, encoding="utf-8") as fh:
+                for line in fh:
+                    parts = line.split()
+                    if parts:
+                        pairs.append((parts[0], [" " if t == "|" else t for t in parts[1:]] or parts[0] + " "))
+        else:
+            from .lm import lm_vocabulary
 
-    def _build_beam(self):
-        from torchaudio.models.decoder import ctc_decoder
+            pairs = [(w, w + " ") for w in lm_vocabulary(cfg.lm) or arpa_words(cfg.lm)
+                     if w not in ("<s>", "</s>", "<unk>")]
+        known = {w for w, _ in pairs}
+        pairs += [(w, w + " ") for w, _ in map(parse_hotword, cfg.hotwords) if w not in known]
+        return pairs
+
+    def _build_beam(self) -> _FlashlightBeam:
+        """Flashlight's decoder built directly (torchaudio's ctc_decoder reads the lexicon from a file and
+        looks up every letter in a separate call: several times slower to load a 100,000-word lexicon)."""
+        from flashlight.lib.text.decoder import (CriterionType, LexiconDecoder, LexiconDecoderOptions,
+                                                 LexiconFreeDecoder, LexiconFreeDecoderOptions, SmearingMode, Trie,
+                                                 ZeroLM)
+        from flashlight.lib.text.decoder.kenlm import KenLM
+        from flashlight.lib.text.dictionary import Dictionary
 
         cfg = self.config
-        kwargs = dict(tokens=self.tokens, nbest=cfg.nbest, beam_size=cfg.beam_size, beam_threshold=cfg.beam_threshold,
-                      blank_token="-", sil_token="|")
+        n_tokens, sil, blank = self.vocab.size, self.vocab.symbols.index(" ") + 1, 0
+        common = dict(beam_size=cfg.beam_size, beam_size_token=n_tokens, beam_threshold=cfg.beam_threshold,
+                      sil_score=0.0, log_add=False, criterion_type=CriterionType.CTC)
         if not cfg.lm:
-            return ctc_decoder(lexicon=None, lm=None, **kwargs)
-        self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
-        allowed = set(self.vocab.symbols) - {" "}
-        boosts = dict(parse_hotword(h) for h in cfg.hotwords)
-        if cfg.lexicon:
-            lexicon = cfg.lexicon
-            with open(lexicon, encoding="utf-8") as fh:
-                words = [line.split()[0] for line in fh if line.strip()]
-        else:
-            words = [w for w in arpa_words(cfg.lm) if w not in ("<s>", "</s>", "<unk>") and set(w) <= allowed]
-        words += [w for w in boosts if w not in set(words)]
-        if not cfg.lexicon:
-            lexicon = os.path.join(self._tmp.name, "lexicon.txt")
-            with open(lexicon, "w", encoding="utf-8") as fh:
-                for w in words:
-                    fh.write(f"{w}\t{' '.join(w)} |\n")
-        lm_dict = os.path.join(self._tmp.name, "lm_dict.txt")
-        with open(lm_dict, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(words + ["<unk>"]) + "\n")
-        lm = _HotwordLM(cfg.lm, words + ["<unk>"], boosts) if boosts else cfg.lm
-        self._lm = lm
-        return ctc_decoder(lexicon=lexicon, lm=lm, lm_dict=lm_dict, lm_weight=cfg.lm_weight,
-                           word_score=cfg.word_score, **kwargs)
+            lm = ZeroLM()
+            options = LexiconFreeDecoderOptions(lm_weight=0.0, **common)
+            return _FlashlightBeam(LexiconFreeDecoder(options, lm, sil, blank, []), cfg.nbest, (lm,))
+        pairs = self._lexicon_words()
+        words = list(dict.fromkeys(w for w, _ in pairs))
+        word_dict = Dictionary()
+        for w in words:
+            word_dict.add_entry(w)
+        word_dict.add_entry("<unk>")
+        index = {w: i for i, w in enumerate(words)}
+        kenlm = KenLM(cfg.lm, word_dict)
+        boosts = {index[w]: b for w, b in map(parse_hotword, cfg.hotwords)}
+        lm = _hotword_lm(kenlm, boosts) if boosts else kenlm
+        token_index = {s: i + 1 for i, s in enumerate(self.vocab.symbols)}
+        trie = Trie(n_tokens, sil)
+        start = lm.start(False)
+        for w, spelling in pairs:
+            try:
+                ids = [token_index[t] for t in spelling]
+            except KeyError:  # a word the model cannot spell (a symbol outside its vocabulary)
+                continue
+            i = index[w]
+            trie.insert(ids, i, lm.score(start, i)[1])
+        if cfg.unk_score > float("-inf"):
+            # every symbol starts a path, so that the unknown-word path (which leaves the trie at any node
+            # that ends no word) can spell any word, a letter or a known prefix at a time; the entry itself,
+            # behind a blank, is unreachable and scores too low to change any look-ahead
+            for symbol, i in token_index.items():
+                if symbol != " ":
+                    trie.insert([i, blank], len(words), -99.0)
+        trie.smear(SmearingMode.MAX)
+        options = LexiconDecoderOptions(lm_weight=cfg.lm_weight, word_score=cfg.word_score, unk_score=cfg.unk_score,
+                                        **common)
+        decoder = LexiconDecoder(options, trie, lm, sil, blank, len(words), [], False)
+        return _FlashlightBeam(decoder, cfg.nbest, (lm, kenlm, trie, word_dict))
 
     def prepare(self) -> None:
         """Build the beam decoder (loads the language model) now rather than on first use."""
@@ -234,15 +331,11 @@ class Decoder:
             return out
         self.prepare()
         emissions = log_probs.detach().float().cpu().contiguous()
-        results = self._beam(emissions, lengths.to(torch.int32).cpu())
         out = []
-        for hyps in results:
-            nbest = []
-            for h in hyps:
-                ids = [int(t) for t in h.tokens if int(t) != 0]
-                text = " ".join(h.words) if self.config.lm else self.vocab.decode(ids)
-                text = re.sub(r"\s+", " ", text).strip()
-                nbest.append(Hypothesis(text, float(h.score), ids))
+        for hyps in self._beam(emissions, lengths.cpu()):
+            # the characters the decoder went through: lexicon words as spelled, and words outside the
+            # lexicon (its unknown-word path) letter by letter
+            nbest = [Hypothesis(self.vocab.decode(ids), float(score), ids) for ids, score in hyps]
             out.append(nbest or [Hypothesis("", float("-inf"), [])])
         return out
 
@@ -252,5 +345,7 @@ class Decoder:
         d = {"decoder": cfg.kind}
         if cfg.kind == "beam":
             d.update(beam_size=cfg.beam_size, lm=cfg.lm, lm_weight=cfg.lm_weight if cfg.lm else None,
-                     word_score=cfg.word_score if cfg.lm else None, hotwords=list(cfg.hotwords))
+                     word_score=cfg.word_score if cfg.lm else None,
+                     unk_score=cfg.unk_score if cfg.lm and cfg.unk_score > float("-inf") else None,
+                     hotwords=list(cfg.hotwords))
         return d

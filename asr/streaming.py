@@ -73,7 +73,7 @@ class StreamingRecognizer:
 
     def __init__(self, recognizer, decoder: Decoder | None = None, config: StreamingConfig | None = None):
         self.recognizer = recognizer
-        self.decoder = decoder or Decoder(recognizer.vocab)
+        self.decoder = decoder or recognizer.default_decoder()
         self.decoder.prepare()
         self.config = config or StreamingConfig()
         self.config.validate()

@@ -34,8 +34,9 @@ def number_to_words(n: int) -> str:
 def normalize_transcript(text: str) -> str:
     """Map free text onto the vocabulary: lower case, accents stripped, numbers spelled out,
     hyphens as spaces, other punctuation dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.lower().replace("\u2019", "'").replace("`", "'")
     text = re.sub(r"\d+", lambda m: " " + number_to_words(int(m.group())) + " ", text)
     text = re.sub(r"[-_/]", " ", text)

@@ -43,6 +43,14 @@ class Recognizer:
         self.sample_rate = bundle.features.sample_rate
         # seconds per output frame of the network
         self.frame_seconds = bundle.features.frame_seconds * self.model.frame_stride
+        self._decoder: Decoder | None = None
+
+    def default_decoder(self) -> Decoder:
+        """The default decoding (beam search with the shipped LM when one is installed, else greedy),
+        built once per recognizer: loading the LM takes most of a second."""
+        if self._decoder is None:
+            self._decoder = Decoder(self.vocab)
+        return self._decoder
 
     def features(self, samples: np.ndarray) -> torch.Tensor:
         return self.extractor(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
@@ -56,7 +64,7 @@ class Recognizer:
     def transcribe_samples(self, batch: Sequence[np.ndarray], decoder: Decoder | None = None) -> list[str]:
         """Float32 mono samples at `self.sample_rate`, one array per utterance -> transcripts."""
         log_probs, lengths = self.log_probs([self.features(s) for s in batch])
-        decoder = decoder or Decoder(self.vocab)
+        decoder = decoder or self.default_decoder()
         return [nbest[0].text for nbest in decoder.decode(log_probs, lengths)]
 
     def transcribe(self, source: AudioSource, decoder: Decoder | None = None) -> str:
@@ -98,7 +106,7 @@ def transcribe_file(
     silence and decoded in batches, so memory does not grow with the file; times stay absolute.
     `progress` receives seconds of audio consumed.
     """
-    decoder = decoder or Decoder(recognizer.vocab)
+    decoder = decoder or recognizer.default_decoder()
     vad = vad or VadConfig()
     rate = recognizer.sample_rate
     blocks = stream_audio(source, rate, block_seconds=10.0)
@@ -219,7 +227,7 @@ def evaluate(
     The real-time factor counts audio reading, features, network and decoding, not loading
     the model or the language model.
     """
-    decoder = decoder or Decoder(recognizer.vocab)
+    decoder = decoder or recognizer.default_decoder()
     decoder.prepare()
     counter = ErrorCounter()
     hyps: list[tuple[str, str, str]] = []
@@ -246,19 +254,41 @@ def evaluate(
 def tune_language_model(
     recognizer: Recognizer, utterances: Iterable, lm: str, lm_weights: Sequence[float], word_scores: Sequence[float],
     beam_size: int = 32, lexicon: str | None = None, batch_size: int = 16,
+    unk_scores: Sequence[float] = (float("-inf"),),
 ) -> list[dict]:
-    """WER/CER of beam search for every (lm_weight, word_score) pair; the network runs once."""
+    """WER/CER of beam search for every (lm_weight, word_score, unk_score); the network runs once.
+    An unk_score of -inf (None in the result) allows only words of the lexicon."""
     from .decoding import DecoderConfig
 
     outputs = [(chunk, lp, n) for chunk, _, lp, n in _network_batches(recognizer, utterances, batch_size)]
     grid = []
     for weight in lm_weights:
         for score in word_scores:
-            decoder = Decoder(recognizer.vocab, DecoderConfig(kind="beam", beam_size=beam_size, lm=lm, lexicon=lexicon,
-                                                              lm_weight=weight, word_score=score))
-            counter = ErrorCounter()
-            for chunk, log_probs, lengths in outputs:
-                for u, nbest in zip(chunk, decoder.decode(log_probs, lengths)):
-                    counter.add(u.text, nbest[0].text)
-            grid.append({"lm_weight": weight, "word_score": score, "wer": counter.wer, "cer": counter.cer})
+            for unk in unk_scores:
+                decoder = Decoder(recognizer.vocab, DecoderConfig(
+                    kind="beam", beam_size=beam_size, lm=lm, lexicon=lexicon, lm_weight=weight, word_score=score,
+                    unk_score=unk))
+                counter = ErrorCounter()
+                for chunk, log_probs, lengths in outputs:
+                    for u, nbest in zip(chunk, decoder.decode(log_probs, lengths)):
+                        counter.add(u.text, nbest[0].text)
+                grid.append({"lm_weight": weight, "word_score": score, "unk_score": None if unk == float("-inf") else unk,
+                             "wer": counter.wer, "cer": counter.cer})
     return grid
+
+
+def save_tuning(lm: str, best: dict, recognizer: Recognizer, data: list[str], utterances: int) -> None:
+    """Store tuned decoder values (a `tune_language_model` row) in the LM's metadata as its defaults."""
+    from datetime import datetime, timezone
+
+    from .lm import LanguageModelError, load_info
+
+    info = load_info(lm)
+    if info is None:
+        raise LanguageModelError(f"{lm}: has no metadata file to store the values in (build it with asr lm build)")
+    info.lm_weight, info.word_score, info.unk_score = best["lm_weight"], best["word_score"], best["unk_score"]
+    model = {k: v for k, v in recognizer.describe().items() if k != "path"}
+    info.tuned = {"model": os.path.basename(recognizer.path or ""), "model_metadata": model, "data": data,
+                  "utterances": utterances, "wer": round(best["wer"], 4), "cer": round(best["cer"], 4),
+                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    info.save(lm)

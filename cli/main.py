@@ -51,16 +51,22 @@ def decoder_options(func):
     """Options shared by every command that decodes."""
     options = [
         click.option("--decoder", type=click.Choice(["greedy", "beam"]), default=None,
-                     help="Greedy CTC, or beam search (with --lm: a lexicon and an n-gram language model). "
-                          "Default: beam when --lm, --lexicon, --hotword or --nbest > 1 is given, else greedy (without a "
-                          "language model, beam search gives the same words as greedy, only slower)."),
+                     help="Beam search (with the language model) or greedy CTC (raw speed, no language model). "
+                          "Default: beam search with the shipped language model when it is installed (or --lm, "
+                          "--lexicon, --hotword, --nbest > 1 is given), else greedy."),
         click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True),
-        click.option("--lm", "lm_path", default=None, metavar="PATH",
-                     help="Word n-gram language model (ARPA or KenLM binary); turns beam search on."),
+        click.option("--lm", "lm_path", default=None, metavar="PATH|none",
+                     help="Word n-gram language model (ARPA or KenLM binary). Default: the one shipped with asr "
+                          "(or $ASR_LM); 'none': no language model."),
         click.option("--lexicon", default=None, metavar="PATH",
                      help="Lexicon ('word w o r d |' lines); default: the LM's vocabulary."),
-        click.option("--lm-weight", type=float, default=0.5, show_default=True),
-        click.option("--word-score", type=float, default=0.0, show_default=True),
+        click.option("--lm-weight", type=float, default=None,
+                     help="Language model weight (default: the value stored with the LM, else 0.5)."),
+        click.option("--word-score", type=float, default=None,
+                     help="Score added per word (default: the value stored with the LM, else 0)."),
+        click.option("--unk-score", type=float, default=None,
+                     help="Score of a word outside the LM's vocabulary, spelled letter by letter "
+                          "(default: the value stored with the LM; -inf: only vocabulary words)."),
         click.option("--hotword", "hotwords", multiple=True, metavar="WORD[:BOOST]",
                      help="Favour WORD (log10 boost, default 5); repeatable; turns beam search on."),
         click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the network."),
@@ -72,18 +78,18 @@ def decoder_options(func):
     return func
 
 
-def make_decoder(recognizer, decoder: str | None, beam_size: int, lm_path, lexicon, lm_weight: float,
-                 word_score: float, hotwords, nbest: int = 1):
-    from asr.decoding import Decoder, DecoderConfig
+def make_decoder(recognizer, decoder: str | None, beam_size: int, lm_path, lexicon, lm_weight, word_score, unk_score,
+                 hotwords, nbest: int = 1):
+    from asr.decoding import DEFAULT_LM, NO_LM, Decoder, DecoderConfig
 
-    needs_beam = [flag for flag, given in (("--lm", lm_path), ("--lexicon", lexicon), ("--hotword", hotwords),
+    explicit_lm = lm_path is not None and lm_path.lower() != NO_LM
+    needs_beam = [flag for flag, given in (("--lm", explicit_lm), ("--lexicon", lexicon), ("--hotword", hotwords),
                                            ("--nbest", nbest > 1)) if given]
-    if decoder is None:
-        decoder = "beam" if needs_beam else "greedy"
-    elif decoder == "greedy" and needs_beam:
+    if decoder == "greedy" and needs_beam:
         raise click.UsageError(f"{needs_beam[0]} needs beam search; drop --decoder greedy")
-    cfg = DecoderConfig(kind=decoder, beam_size=beam_size, lm=lm_path, lexicon=lexicon, lm_weight=lm_weight,
-                        word_score=word_score, hotwords=list(hotwords), nbest=nbest)
+    cfg = DecoderConfig(kind=decoder, beam_size=beam_size, lm=DEFAULT_LM if lm_path is None else lm_path,
+                        lexicon=lexicon, lm_weight=lm_weight, word_score=word_score, unk_score=unk_score,
+                        hotwords=list(hotwords), nbest=nbest)
     return Decoder(recognizer.vocab, cfg)
 
 
@@ -133,7 +139,7 @@ def expand_inputs(files: tuple[str, ...], file_list: str | None) -> list[str]:
               help="Segments decoded together in long files.")
 @user_errors
 def transcribe(files: tuple[str, ...], model_path: str | None, decoder: str, beam_size: int, lm_path, lexicon,
-               lm_weight: float, word_score: float, hotwords, threads, int8: bool, nbest: int, output_format,
+               lm_weight, word_score, unk_score, hotwords, threads, int8: bool, nbest: int, output_format,
                output_dir, file_list, batch_size: int) -> None:
     """Transcribe audio FILES (WAV, FLAC, OGG, MP3; any rate and length; folders; '-' reads stdin).
 
@@ -147,7 +153,8 @@ def transcribe(files: tuple[str, ...], model_path: str | None, decoder: str, bea
     paths = expand_inputs(files, file_list)
     set_threads(threads)
     recognizer = load_model(model_path, int8=int8)
-    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, hotwords, nbest)
+    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords,
+                       nbest)
     formats = None
     if output_format or output_dir:
         formats = list(FORMATS) if output_format in (None, "all") else [output_format]
@@ -228,14 +235,16 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], max_steps: int 
 @cli.command()
 @click.argument("data_dir")
 @model_option
-@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object: wer, cer, utterances, audio_seconds, rtf.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print exactly one JSON object: wer, cer, utterances, audio_seconds, rtf and the decoder settings "
+                   "(decoder, lm, lm_weight, word_score, ...).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--hypotheses", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write 'ID<TAB>REFERENCE<TAB>HYPOTHESIS' lines to this file.")
 @decoder_options
 @user_errors
 def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_size: int, hypotheses: str | None,
-             decoder: str, beam_size: int, lm_path, lexicon, lm_weight: float, word_score: float, hotwords,
+             decoder: str, beam_size: int, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords,
              threads: int | None, int8: bool) -> None:
     """Decode a LibriSpeech-layout DATA_DIR (or a .jsonl manifest) and report WER, CER and speed."""
     from asr.data import load_corpus
@@ -243,7 +252,7 @@ def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_size: i
 
     set_threads(threads)
     recognizer = load_model(model_path, int8=int8)
-    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, hotwords)
+    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords)
     utts = load_corpus(data_dir)
     bar = None
     if not as_json and sys.stderr.isatty():
@@ -260,6 +269,7 @@ def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_size: i
                 fh.write(f"{utt_id}\t{ref}\t{hyp}\n")
     summary = result.summary()
     if as_json:
+        summary.update(dec.describe())
         click.echo(json.dumps(summary))
     else:
         click.echo(f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
@@ -298,52 +308,86 @@ def lm() -> None:
 
 @lm.command("build")
 @click.argument("texts", nargs=-1, required=True)
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="ARPA file to write (.arpa or .arpa.gz).")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Model to write: NAME.arpa (ARPA text) or NAME.bin (KenLM binary, memory-mapped when loaded).")
 @click.option("--order", type=click.IntRange(1, 6), default=3, show_default=True)
+@click.option("--prune", default=None, metavar="'0 1 1'",
+              help="Drop n-grams seen at most this often, one threshold per order (lmplz --prune).")
+@click.option("--vocab-size", type=click.IntRange(min=1), default=None,
+              help="Keep the N most frequent words; the rest become <unk> (default: all).")
+@click.option("--normalized", is_flag=True, help="Plain-text TEXTS are already one normalised sentence per line.")
+@click.option("--quantize", type=click.IntRange(0, 16), default=8, show_default=True,
+              help="Bits per probability and back-off in a .bin model (0: none).")
 @user_errors
-def lm_build(texts: tuple[str, ...], output: str, order: int) -> None:
-    """Build an ARPA n-gram model (interpolated modified Kneser-Ney) from TEXTS: plain text
-    (one sentence per line), LibriSpeech *.trans.txt files or folders of them, .jsonl manifests."""
-    from asr.lm import build_arpa
+def lm_build(texts: tuple[str, ...], output: str, order: int, prune, vocab_size, normalized: bool, quantize: int) -> None:
+    """Build an n-gram model (modified Kneser-Ney, KenLM's lmplz and build_binary) from TEXTS: plain
+    text (a paragraph per line, .gz/.xz too; normalised like transcripts, numbers spoken), LibriSpeech
+    *.trans.txt files or folders of them, .jsonl manifests. Writes NAME.vocab.txt (the decoder's
+    lexicon) and NAME.json (metadata, decoder defaults) beside the model."""
+    from asr.lm import build_lm
 
-    model = build_arpa(list(texts), output, order)
-    sizes = ", ".join(f"{sum(1 for g in model.logprob if len(g) == n)} {n}-grams" for n in range(1, order + 1))
-    click.echo(f"{output}: order {order}, {sizes}")
+    try:
+        thresholds = [int(x) for x in prune.replace(",", " ").split()] if prune else None
+    except ValueError:
+        raise AsrError(f"--prune: expected counts per order such as '0 1 1', got {prune!r}") from None
+    info = build_lm(list(texts), output, order=order, prune=thresholds, vocabulary_size=vocab_size,
+                    normalized=normalized, quantize=quantize, log=lambda m: click.echo(m, err=True))
+    sizes = ", ".join(f"{c} {n}-grams" for n, c in info.ngrams.items())
+    click.echo(f"{output}: order {order}, {info.vocabulary_size} words of vocabulary, {sizes}, "
+               f"{os.path.getsize(output) / 1e6:.1f} MB")
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float("-inf") if x.strip().lower() in ("none", "-inf") else float(x) for x in text.split(",")
+                if x.strip()]
+    except ValueError:
+        raise AsrError(f"--{name}: expected comma-separated numbers, got {text!r}") from None
 
 
 @lm.command("tune")
-@click.argument("data_dir")
+@click.argument("data_dirs", nargs=-1, required=True)
 @model_option
-@click.option("--lm", "lm_path", required=True, metavar="PATH", help="Language model to tune for.")
+@click.option("--lm", "lm_path", default=None, metavar="PATH",
+              help="Language model to tune for (default: the one shipped with asr).")
 @click.option("--lexicon", default=None, metavar="PATH")
 @click.option("--lm-weights", default="0,0.5,1,1.5,2,3", show_default=True, help="Comma-separated grid.")
 @click.option("--word-scores", default="-2,-1,0,1", show_default=True, help="Comma-separated grid.")
+@click.option("--unk-scores", default="none", show_default=True,
+              help="Comma-separated grid of unknown-word scores ('none': words outside the vocabulary are not allowed).")
 @click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--save", is_flag=True,
+              help="Store the best values in the LM's metadata (NAME.json beside it) as its defaults.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole grid as JSON.")
 @user_errors
-def lm_tune(data_dir: str, model_path, lm_path: str, lexicon, lm_weights: str, word_scores: str, beam_size: int,
-            as_json: bool) -> None:
-    """Grid-search --lm-weight and --word-score on a dev DATA_DIR; print the best pair and its WER."""
+def lm_tune(data_dirs: tuple[str, ...], model_path, lm_path, lexicon, lm_weights: str, word_scores: str,
+            unk_scores: str, beam_size: int, save: bool, as_json: bool) -> None:
+    """Grid-search --lm-weight, --word-score (and --unk-score) on dev DATA_DIRS together; print the best
+    values and their WER (the network runs once)."""
     from asr.data import load_corpus
-    from asr.transcribe import load_model, tune_language_model
+    from asr.decoding import default_lm_path
+    from asr.transcribe import load_model, save_tuning, tune_language_model
 
-    def floats(text: str, name: str) -> list[float]:
-        try:
-            return [float(x) for x in text.split(",") if x.strip()]
-        except ValueError:
-            raise AsrError(f"--{name}: expected comma-separated numbers, got {text!r}") from None
-
+    lm_path = lm_path or default_lm_path()
+    if not lm_path:
+        raise AsrError("no language model to tune: pass --lm PATH (none is installed with asr)")
     recognizer = load_model(model_path)
-    grid = tune_language_model(recognizer, load_corpus(data_dir), lm_path, floats(lm_weights, "lm-weights"),
-                               floats(word_scores, "word-scores"), beam_size=beam_size, lexicon=lexicon)
+    utts = [u for d in data_dirs for u in load_corpus(d)]
+    grid = tune_language_model(recognizer, utts, lm_path, _floats(lm_weights, "lm-weights"),
+                               _floats(word_scores, "word-scores"), beam_size=beam_size, lexicon=lexicon,
+                               unk_scores=_floats(unk_scores, "unk-scores"))
     best = min(grid, key=lambda r: (r["wer"], r["cer"]))
+    if save:
+        save_tuning(lm_path, best, recognizer, list(data_dirs), len(utts))
     if as_json:
         click.echo(json.dumps({"best": best, "grid": grid}))
     else:
         for r in grid:
-            click.echo(f"lm_weight {r['lm_weight']:<5g} word_score {r['word_score']:<5g} WER {100 * r['wer']:.2f}%")
+            click.echo(f"lm_weight {r['lm_weight']:<5g} word_score {r['word_score']:<5g} unk_score {r['unk_score']!s:<5} "
+                       f"WER {100 * r['wer']:.2f}%")
         click.echo(f"best: --lm-weight {best['lm_weight']:g} --word-score {best['word_score']:g} "
-                   f"(WER {100 * best['wer']:.2f}%, CER {100 * best['cer']:.2f}%)")
+                   f"--unk-score {best['unk_score'] if best['unk_score'] is not None else '-inf'} (WER {100 * best['wer']:.2f}%, CER {100 * best['cer']:.2f}%)"
+                   + (f"; stored in {lm_path}'s metadata" if save else ""))
 
 
 @cli.command()
@@ -367,7 +411,7 @@ def lm_tune(data_dir: str, model_path, lm_path: str, lexicon, lm_weights: str, w
               help="Seconds of audio after a word before it is final (more: steadier, later).")
 @user_errors
 def stream(input_path, realtime: bool, device, list_devices: bool, model_path, decoder, beam_size, lm_path, lexicon,
-           lm_weight, word_score, hotwords, threads, int8: bool, output_path, timestamps: bool, as_json: bool,
+           lm_weight, word_score, unk_score, hotwords, threads, int8: bool, output_path, timestamps: bool, as_json: bool,
            block_seconds: float, step_seconds: float, commit_lag: float) -> None:
     """Live transcription from a microphone (or --input FILE), with partial results while you speak.
 
@@ -394,7 +438,7 @@ def stream(input_path, realtime: bool, device, list_devices: bool, model_path, d
         resolve_device(device)
     set_threads(threads)
     recognizer = load_model(model_path, int8=int8)
-    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, hotwords)
+    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords)
     streamer = StreamingRecognizer(recognizer, dec, StreamingConfig(step_seconds=step_seconds, commit_lag=commit_lag))
     rate = recognizer.sample_rate
     if input_path is not None:
@@ -403,6 +447,7 @@ def stream(input_path, realtime: bool, device, list_devices: bool, model_path, d
         from asr.microphone import microphone_blocks
 
         blocks = microphone_blocks(device, rate, block_seconds)
+        click.echo("asr: listening (Ctrl-C stops)", err=True)  # the model and LM are loaded: speak now
     view = _StreamView(sys.stdout.isatty() and not as_json, as_json, timestamps,
                        open(output_path, "a", encoding="utf-8") if output_path else None)
     try:
@@ -500,9 +545,10 @@ def export_command(model_path, fmt: str, output_path: str) -> None:
 @cli.command()
 @click.argument("data_dir")
 @model_option
-@click.option("--lm", "lm_path", default=None, metavar="PATH", help="Also measure beam search with this LM.")
-@click.option("--lm-weight", type=float, default=0.5, show_default=True)
-@click.option("--word-score", type=float, default=0.0, show_default=True)
+@click.option("--lm", "lm_path", default=None, metavar="PATH",
+              help="Measure beam search with this LM (default: the shipped LM, the default decoding).")
+@click.option("--lm-weight", type=float, default=None, help="Default: the value stored with the LM.")
+@click.option("--word-score", type=float, default=None, help="Default: the value stored with the LM.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use N utterances, evenly spaced through DATA_DIR.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for asr (default: torch's).")
@@ -514,7 +560,7 @@ def export_command(model_path, fmt: str, output_path: str) -> None:
               help="Corpus size for the minutes-per-epoch estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @user_errors
-def benchmark(data_dir: str, model_path, lm_path, lm_weight: float, word_score: float, limit, threads, peer: bool,
+def benchmark(data_dir: str, model_path, lm_path, lm_weight, word_score, limit, threads, peer: bool,
               train_steps: int, train_batch_seconds: float, corpus_hours: float, as_json: bool) -> None:
     """Speed, memory and WER of asr (greedy, beam, beam + LM, int8, batched) and of PocketSphinx on the
     utterances of DATA_DIR (LibriSpeech layout or .jsonl manifest), with the ratios between them."""

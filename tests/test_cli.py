@@ -55,7 +55,7 @@ def test_evaluate_reports_json(trained_model, digits_corpus, tmp_path):
     proc = run_asr("evaluate", digits_corpus, "--model", trained_model, "--json", "--hypotheses", tmp_path / "h.tsv")
     assert proc.returncode == 0, proc.stderr.decode()
     result = json.loads(proc.stdout.decode())
-    assert set(result) == {"wer", "cer", "utterances", "audio_seconds", "rtf"}
+    assert {"wer", "cer", "utterances", "audio_seconds", "rtf", "decoder", "lm"} <= set(result)
     assert result["utterances"] == 10 and result["cer"] <= 0.05 and result["wer"] <= 0.1
     assert 3.0 < result["audio_seconds"] < 10.0 and 0 < result["rtf"] < 1
     assert len((tmp_path / "h.tsv").read_text().splitlines()) == 10

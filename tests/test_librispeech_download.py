@@ -340,10 +340,11 @@ def _upper_case_arpa(arpa: str) -> str:
 def test_lm_stage_resumes_verifies_md5_and_lowercases(tmp_path):
     import gzip
 
-    from asr.lm import build_kneser_ney, read_arpa
+    from asr.lm import build_lm
 
-    model = build_kneser_ney(["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"], order=3)
-    model.write_arpa(str(tmp_path / "ours.arpa"))
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\nthe dog sat on the log\na cat and a dog\n")
+    build_lm([str(text)], str(tmp_path / "ours.arpa"), order=3)
     ours = (tmp_path / "ours.arpa").read_text()
     upper = _upper_case_arpa(ours)
     assert "CAT" in upper and "\\data\\" in upper and "<s>" in upper
@@ -363,7 +364,6 @@ def test_lm_stage_resumes_verifies_md5_and_lowercases(tmp_path):
         assert [r for _, r in srv.requests] == [None, f"bytes={len(gz) // 2}-"]
         lowered = data / "lm" / "3-gram.pruned.1e-7.lower.arpa"
         assert lowered.read_text() == ours  # exactly our model back
-        assert read_arpa(str(lowered)).order == 3
         again = subprocess.run(cmd + ["--lm-base-url", srv.base_url], cwd=REPO, capture_output=True, text=True,
                                timeout=120, env=env)
         assert again.returncode == 0 and "skipped" in again.stdout

@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio import load_audio
+from asr.decoding import Decoder, DecoderConfig
 from asr.data import load_corpus
 from asr.metrics import ErrorCounter
 from asr.streaming import StreamingConfig, StreamingRecognizer, final_text
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--commit-lag", type=float, default=StreamingConfig.commit_lag)
     parser.add_argument("--left-context", type=float, default=StreamingConfig.left_context)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--lm", default="default",
+                        help="language model: 'default' (the shipped one, as asr stream), 'none' (greedy) or a path")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -66,6 +69,8 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     recognizer = load_model(args.model)
+    decoder = Decoder(recognizer.vocab, DecoderConfig(lm=args.lm))
+    decoder.prepare()
     utts = load_corpus(args.data)
     rng = random.Random(args.seed)
     utts = rng.sample(utts, min(args.utterances, len(utts)))
@@ -90,7 +95,7 @@ def main() -> None:
 
         config = StreamingConfig(step_seconds=args.step_seconds, commit_lag=args.commit_lag,
                                  left_context=args.left_context)
-        stream = StreamingRecognizer(recognizer, config=config)
+        stream = StreamingRecognizer(recognizer, decoder, config=config)
         events = []  # (time the event came out, event)
         busy_until = 0.0
         cpu0 = time.process_time()
@@ -124,7 +129,7 @@ def main() -> None:
         stream_counter.add(reference, final_text([e for _, e in events]))
         wav = io.BytesIO()
         sf.write(wav, audio, rate, format="WAV", subtype="FLOAT")
-        offline_counter.add(reference, transcribe_file(recognizer, wav.getvalue())["text"])
+        offline_counter.add(reference, transcribe_file(recognizer, wav.getvalue(), decoder)["text"])
 
     result = {
         "audio_seconds": round(audio_seconds, 1),

@@ -86,7 +86,10 @@ class VirtualMicrophone:
                     self.queue[0] = rest
                     if not len(rest):
                         self.queue.pop(0)
-                fh.write(chunk.tobytes())
+                try:
+                    fh.write(chunk.tobytes())
+                except BrokenPipeError:  # the daemon stopped reading (it is shutting down)
+                    return
                 sent += len(chunk)
                 time.sleep(max(0.0, start + sent / 16000 - time.monotonic()))
 
@@ -104,7 +107,11 @@ def listen(mic: VirtualMicrophone, audio: np.ndarray, *stream_args: str) -> str:
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "stream", "--device", "micsim", *stream_args],
                             cwd=REPO, env={**mic.env, "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    time.sleep(4.0)  # the model is loaded and the stream open
+    ready = proc.stderr.readline()  # 'asr: listening' once the model and the language model are loaded
+    if b"listening" not in ready:
+        proc.kill()
+        raise RuntimeError(f"asr stream did not start: {(ready + proc.stderr.read()).decode().strip()}")
+    time.sleep(0.5)  # the device opens with the first block
     time.sleep(mic.say(audio) + 1.5)
     proc.send_signal(signal.SIGINT)  # Ctrl-C: stop cleanly, print what is left
     try:

@@ -30,6 +30,6 @@ fi
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   echo "stage 3: decode"
   for part in test unseen; do
-    printf '%s: ' "$part"; "$asr" evaluate "$data/$part.jsonl" --model "$exp/best_model.pt"
+    printf '%s: ' "$part"; "$asr" evaluate "$data/$part.jsonl" --model "$exp/best_model.pt" --decoder greedy
   done
 fi

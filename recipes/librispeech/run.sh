@@ -117,7 +117,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     if [ -s "$out" ]; then
       echo "$subset: $out exists, skipped"
     else
-      "$asr" evaluate "$manifests/$subset.jsonl" --model "$exp/best_model.pt" --json \
+      "$asr" evaluate "$manifests/$subset.jsonl" --model "$exp/best_model.pt" --decoder greedy --json \
         --hypotheses "$exp/decode/$subset.hyp.tsv" > "$out.tmp"
       mv "$out.tmp" "$out"
     fi

@@ -96,14 +96,14 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     src=${sets_to_decode[$name]}
     if [ -e "$src" ]; then
       printf '%s greedy: ' "$name"
-      "$asr" evaluate "$src" --model "$final/best_model.pt" --json --hypotheses "$final/results/$name.greedy.tsv" \
+      "$asr" evaluate "$src" --model "$final/best_model.pt" --decoder greedy --json --hypotheses "$final/results/$name.greedy.tsv" \
         | tee "$final/results/$name.greedy.json"
     fi
   done
   for ((r = 1; r < rounds; r++)); do  # earlier rounds: how much each round added
     earlier=$(round_dir $r); mkdir -p "$earlier/results"
     printf 'round %s test-unseen-voices greedy: ' "$r"
-    "$asr" evaluate "$data/manifests/test.jsonl" --model "$earlier/best_model.pt" --json \
+    "$asr" evaluate "$data/manifests/test.jsonl" --model "$earlier/best_model.pt" --decoder greedy --json \
       --hypotheses "$earlier/results/test-unseen-voices.greedy.tsv" | tee "$earlier/results/test-unseen-voices.greedy.json"
   done
   "$asr" lm tune "$data/manifests/dev.jsonl" --model "$final/best_model.pt" --lm "$data/lm/lm3.arpa" --json \
