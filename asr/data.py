@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from .audio import audio_duration, load_audio
-from .errors import AsrError, DataError
+from .config import from_dict
+from .errors import AsrError, ConfigError, DataError
 from .features import FeatureExtractor
 from .text import Vocabulary, normalize_transcript
 
@@ -84,8 +85,8 @@ def read_manifest(path: str) -> list[Utterance]:
         for lineno, line in enumerate(fh, 1):
             if line.strip():
                 try:
-                    utts.append(Utterance(**json.loads(line)))
-                except (json.JSONDecodeError, TypeError) as exc:
+                    utts.append(from_dict(Utterance, json.loads(line)))
+                except (json.JSONDecodeError, TypeError, ConfigError) as exc:
                     raise DataError(f"{path}:{lineno}: not a manifest line ({exc})") from None
     if not utts:
         raise DataError(f"{path}: manifest is empty")
