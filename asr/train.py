@@ -461,9 +461,9 @@ class Trainer:
 
             remove_stale_temporaries(cfg.out_dir)  # left by a process killed while writing a checkpoint
             atomic_write_text(os.path.join(cfg.out_dir, "config.yaml"), yaml.safe_dump(to_dict(cfg), sort_keys=False))
-            if resume:  # epochs logged after the checkpoint was written will be run again: drop their lines
-                atomic_write_text(os.path.join(cfg.out_dir, LOG_NAME),
-                                  "".join(json.dumps(record) + "\n" for record in self.history))
+            log_path = os.path.join(cfg.out_dir, LOG_NAME)
+            if resume and os.path.exists(log_path):  # epochs logged after the checkpoint will run again
+                atomic_write_text(log_path, "".join(json.dumps(record) + "\n" for record in self.history))
         self.log(
             f"training on {len(self.train_utts)} utterances ({self.hours:.2f} h), "
             f"{len(self.valid_utts)} for validation; {self.model.num_parameters() / 1e6:.2f} M parameters; "
