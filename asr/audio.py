@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from typing import BinaryIO, Iterator, Union
 
@@ -61,6 +62,19 @@ class _Bytes(io.BytesIO):
             return self.tell()
 
 
+def _reason(exc: Exception) -> str:
+    """libsndfile's message on one line, without the "Error opening '<file>': " that repeats the name."""
+    return re.sub(r"^Error opening ('.*?'|<.*?>): ", "", str(exc).split("\n")[0])
+
+
+def _quiet_decoders():
+    """libmpg123 prints warnings about damaged MP3 files straight to the terminal; asr reports them itself
+    (in one line). The same silencer keeps KenLM's banners away."""
+    from .decoding import _SilenceNativeOutput
+
+    return _SilenceNativeOutput()
+
+
 def iter_audio_blocks(source: AudioSource, block_frames: int = 1 << 20) -> tuple[int, Iterator[np.ndarray]]:
     """Open `source` and return (sample rate, generator of float32 mono blocks at that rate).
 
@@ -69,11 +83,14 @@ def iter_audio_blocks(source: AudioSource, block_frames: int = 1 << 20) -> tuple
     """
     name, opener = _opener(source)
     try:
-        f = sf.SoundFile(opener)
+        with _quiet_decoders():
+            f = sf.SoundFile(opener)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        reason = str(exc).split("\n")[0]
+        reason = _reason(exc)
         if "Format not recognised" in reason or "unknown format" in reason.lower():
             reason = "format not recognised"
+        elif "not a regular file" in reason:  # what libsndfile says of some damaged MP3 files (it exists: see _opener)
+            reason = "damaged or unsupported data"
         raise AudioError(f"{name}: not a readable audio file ({reason})") from None
     try:
         if f.samplerate < MIN_SAMPLE_RATE:
@@ -91,10 +108,10 @@ def iter_audio_blocks(source: AudioSource, block_frames: int = 1 << 20) -> tuple
             declared, total = f.frames, 0
             while True:
                 try:
-                    block = f.read(block_frames, dtype="float32", always_2d=True)
+                    with _quiet_decoders():
+                        block = f.read(block_frames, dtype="float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-                    reason = str(exc).split("\n")[0]
-                    raise AudioError(f"{name}: truncated or corrupt audio data ({reason})") from None
+                    raise AudioError(f"{name}: truncated or corrupt audio data ({_reason(exc)})") from None
                 if block.shape[0] == 0:
                     break
                 total += block.shape[0]

@@ -380,3 +380,25 @@ def test_fuzz_language_models(recognizer, speech, tmp_path):
                *text_mutants(data, rng, 150), *byte_flips(raw, rng, 100),
                *((f"garbled {i}", g) for i, g in enumerate(garbled))]
     assert fuzz((name, case(content)) for name, content in mutants) >= 350
+
+
+def test_cli_prints_one_line_per_damaged_file(random_model, speech, tmp_path):
+    """The real command line on a sample of the damaged files above, in one batch: stdout has a line per
+    readable file, stderr nothing but one `asr: error:` line per other file (no traceback, no warnings
+    from the decoding libraries); exit status 0, 1 or 3 accordingly."""
+    from conftest import run_asr
+
+    rng = random.Random(SEED + 2)
+    by_format: dict[str, list[str]] = {}
+    for name, data in audio_cases(speech, rng):
+        kind = name.split()[0]
+        if len(by_format.setdefault(kind, [])) < 4 and rng.random() < 0.1:
+            path = tmp_path / f"{kind.replace('/', '-')}-{len(by_format[kind])}.audio"
+            path.write_bytes(data)
+            by_format[kind].append(str(path))
+    files = [p for paths in by_format.values() for p in paths]
+    proc = run_asr("transcribe", *files, "--model", random_model, "--threads", "1")
+    out, err = proc.stdout.decode().splitlines(), proc.stderr.decode().splitlines()
+    assert all(line.startswith("asr: error: ") for line in err), "\n".join(err)
+    assert sorted(line.split(": ")[0] for line in out + [e[len("asr: error: "):] for e in err]) == sorted(files)
+    assert proc.returncode == (0 if not err else 1 if not out else 3)
