@@ -287,6 +287,9 @@ class Trainer:
         stats = FeatureStats(self.cfg.features.dim)
         for i in indices:
             stats.update(self.train_set.features(i))
+        if stats.count == 0:
+            raise DataError("train_data: no utterance is long enough for one feature frame (25 ms), whatever "
+                            "its manifest says")
         mean, std = stats.mean_std()
         self.model.set_normalization(mean, std)
 

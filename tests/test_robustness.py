@@ -70,6 +70,7 @@ def test_short_utterances_in_evaluation_and_training(recognizer, fsdd, tmp_path)
     count in the log) and survives what is too short despite its manifest."""
     from asr.config import load_config
     from asr.data import load_corpus
+    from asr.errors import DataError
     from asr.train import TrainConfig, train
     from asr.transcribe import evaluate
 
@@ -95,6 +96,10 @@ def test_short_utterances_in_evaluation_and_training(recognizer, fsdd, tmp_path)
     done = train(cfg, log=log.append)
     assert done.steps == 1 and done.last_loss == done.last_loss  # trained, loss not NaN
     assert any("skipped 1 utterances (1 shorter than one analysis window (25 ms))" in line for line in log), log
+    manifest.write_text(json.dumps(entries[-1]) + "\n")  # nothing but the liar
+    cfg.out_dir = str(tmp_path / "exp2")
+    with pytest.raises(DataError, match="no utterance is long enough for one feature frame"):
+        train(cfg, log=log.append)
 
 
 def test_cli_short_audio_from_file_stdin_and_stream(random_model, tmp_path):
