@@ -115,6 +115,8 @@ def load_yaml(path: str) -> dict:
     except yaml.YAMLError as exc:
         first = str(exc).replace("\n", " ")
         raise ConfigError(f"{path}: invalid YAML ({first})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

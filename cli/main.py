@@ -119,6 +119,8 @@ def expand_inputs(files: tuple[str, ...], file_list: str | None) -> list[str]:
                 paths.extend(line.strip() for line in fh if line.strip())
         except OSError as exc:
             raise AsrError(f"{file_list}: cannot read the file list ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise AsrError(f"{file_list}: the file list is not UTF-8 text") from None
     if not paths:
         raise click.UsageError("give at least one audio file, folder or --file-list")
     return paths

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import shutil
 import signal
 import sys
 import time
@@ -299,9 +300,9 @@ def test_fuzz_configs(tmp_path):
     path = tmp_path / "config.yaml"
     noise = torch.randn(4000, generator=torch.Generator().manual_seed(SEED))
 
-    def case(text: str):
+    def case(text: str | bytes):
         def run():
-            path.write_text(text, encoding="utf-8", errors="surrogateescape")
+            path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape"))
             cfg = load_config(TrainConfig, str(path), ["model.hidden_size=8"] if rng.random() < 0.5 else [])
             feats = FeatureExtractor(cfg.features)(noise)
             model = AcousticModel(cfg.model, cfg.features.dim, 29)
@@ -309,8 +310,8 @@ def test_fuzz_configs(tmp_path):
                 model(feats[None], torch.tensor([len(feats)]))
         return run
 
-    mutants = [*text_mutants(CONFIG, rng, 500), *config_value_mutants(rng, 500)]
-    assert fuzz((name, case(text)) for name, text in mutants) == 1000
+    mutants = [*text_mutants(CONFIG, rng, 500), *config_value_mutants(rng, 500), *byte_flips(CONFIG.encode(), rng, 100)]
+    assert fuzz((name, case(text)) for name, text in mutants) == 1100
 
 
 # -- manifests ------------------------------------------------------------------------------------------
@@ -340,14 +341,37 @@ def test_fuzz_manifests(recognizer, fsdd, tmp_path):
             del entry[rng.choice(list(entry))]
         return f"{key} -> {entry.get(key)!r}", "\n".join(json.dumps(e) for e in entries) + "\n"
 
-    def case(content: str):
+    def case(content: str | bytes):
         def run():
-            manifest.write_text(content, encoding="utf-8", errors="surrogateescape")
+            manifest.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogateescape"))
             evaluate(recognizer, load_corpus(str(manifest)))
         return run
 
-    mutants = [*text_mutants(text, rng, 200), *(value_mutant() for _ in range(300))]
-    assert fuzz((name, case(content)) for name, content in mutants) == 500
+    mutants = [*text_mutants(text, rng, 200), *(value_mutant() for _ in range(300)), *byte_flips(text.encode(), rng, 100)]
+    assert fuzz((name, case(content)) for name, content in mutants) == 600
+
+
+def test_fuzz_librispeech_folders(recognizer, fsdd, tmp_path):
+    """Damaged transcript files in the LibriSpeech layout: prepare refuses with one line or reads them."""
+    from asr.data import scan_librispeech
+    from asr.transcribe import evaluate
+
+    chapter = tmp_path / "corpus" / "9001" / "1"
+    chapter.mkdir(parents=True)
+    for i in (3, 53):
+        shutil.copy(fsdd / "9001" / "1" / f"9001-1-{i:04d}.flac", chapter / f"9001-1-{i:04d}.flac")
+    text = "9001-1-0003 ZERO\n9001-1-0053 ONE\n"
+    rng = random.Random(SEED)
+    trans = chapter / "9001-1.trans.txt"
+
+    def case(content: str | bytes):
+        def run():
+            trans.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogateescape"))
+            evaluate(recognizer, scan_librispeech(str(tmp_path / "corpus")))
+        return run
+
+    mutants = [*text_mutants(text, rng, 100), *byte_flips(text.encode(), rng, 100)]
+    assert fuzz((name, case(content)) for name, content in mutants) == 200
 
 
 # -- language models ------------------------------------------------------------------------------------
