@@ -29,7 +29,7 @@ class ModelConfig:
         if not 1 <= self.stack_frames <= 8:
             raise ConfigError(f"model.stack_frames must be between 1 and 8, got {self.stack_frames}")
 
-    def num_parameters(self, input_dim: int, vocab_size: int) -> int:
+    def parameters_needed(self, input_dim: int, vocab_size: int) -> int:
         """Weights of the network this config builds, counted before building it."""
         h, total, inputs = self.hidden_size, 0, input_dim * self.stack_frames
         for _ in range(self.num_layers):
@@ -59,8 +59,8 @@ class AcousticModel(nn.Module):
     def __init__(self, config: ModelConfig, input_dim: int, vocab_size: int):
         super().__init__()
         config.validate()
-        if config.num_parameters(input_dim, vocab_size) > MAX_PARAMETERS:
-            raise ConfigError(f"model too large: {config.num_parameters(input_dim, vocab_size) / 1e6:.0f} M parameters "
+        if config.parameters_needed(input_dim, vocab_size) > MAX_PARAMETERS:
+            raise ConfigError(f"model too large: {config.parameters_needed(input_dim, vocab_size) / 1e6:.0f} M parameters "
                               f"(asr builds at most {MAX_PARAMETERS / 1e6:.0f} M; lower model.hidden_size or num_layers)")
         self.config = config
         self.input_dim = input_dim

@@ -288,8 +288,9 @@ class Trainer:
         for i in indices:
             stats.update(self.train_set.features(i))
         if stats.count == 0:
-            raise DataError("train_data: no utterance is long enough for one feature frame (25 ms), whatever "
-                            "its manifest says")
+            window = 1000 * self.cfg.features.min_samples / self.cfg.features.sample_rate
+            raise DataError(f"train_data: no utterance is long enough for one feature frame ({window:g} ms), "
+                            "whatever its manifest says")
         mean, std = stats.mean_std()
         self.model.set_normalization(mean, std)
 
