@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from typing import BinaryIO, Iterator, Union
 
@@ -19,6 +20,8 @@ from .errors import AudioError
 AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
 
 SAMPLE_RATE = 16000
+MIN_SAMPLE_RATE = 1000  # below this no speech survives; resampling up from it takes very long
+MAX_BLOCK_VALUES = 1 << 22  # samples (all channels) decoded at once: 16 MB whatever the channel count
 
 
 def _describe(source: AudioSource) -> str:
@@ -44,7 +47,32 @@ def _opener(source: AudioSource) -> tuple[str, Union[str, io.BytesIO]]:
     data = bytes(source) if isinstance(source, (bytes, bytearray)) else source.read()
     if not data:
         raise AudioError(f"{name}: no data")
-    return name, io.BytesIO(data)
+    return name, _Bytes(data)
+
+
+class _Bytes(io.BytesIO):
+    """Audio in memory. libsndfile seeks before the start of some damaged files; a BytesIO would raise
+    inside soundfile's callback, which prints a traceback and carries on. Staying put reports the same
+    failure to libsndfile without it."""
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        try:
+            return super().seek(offset, whence)
+        except (ValueError, OverflowError):
+            return self.tell()
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's message on one line, without the "Error opening '<file>': " that repeats the name."""
+    return re.sub(r"^Error opening ('.*?'|<.*?>): ", "", str(exc).split("\n")[0])
+
+
+def _quiet_decoders():
+    """libmpg123 prints warnings about damaged MP3 files straight to the terminal; asr reports them itself
+    (in one line). The same silencer keeps KenLM's banners away."""
+    from .decoding import _SilenceNativeOutput
+
+    return _SilenceNativeOutput()
 
 
 def iter_audio_blocks(source: AudioSource, block_frames: int = 1 << 20) -> tuple[int, Iterator[np.ndarray]]:
@@ -55,28 +83,35 @@ def iter_audio_blocks(source: AudioSource, block_frames: int = 1 << 20) -> tuple
     """
     name, opener = _opener(source)
     try:
-        f = sf.SoundFile(opener)
+        with _quiet_decoders():
+            f = sf.SoundFile(opener)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        reason = str(exc).split("\n")[0]
+        reason = _reason(exc)
         if "Format not recognised" in reason or "unknown format" in reason.lower():
             reason = "format not recognised"
+        elif "not a regular file" in reason:  # what libsndfile says of some damaged MP3 files (it exists: see _opener)
+            reason = "damaged or unsupported data"
         raise AudioError(f"{name}: not a readable audio file ({reason})") from None
-    if f.format == "WAV":
-        try:
+    try:
+        if f.samplerate < MIN_SAMPLE_RATE:
+            raise AudioError(f"{name}: sample rate {f.samplerate} Hz is too low for speech "
+                             f"(asr reads {MIN_SAMPLE_RATE} Hz and above)")
+        if f.format == "WAV":
             _check_wav_complete(name, opener)
-        except AudioError:
-            f.close()
-            raise
+    except AudioError:
+        f.close()
+        raise
+    block_frames = max(1, min(block_frames, MAX_BLOCK_VALUES // max(f.channels, 1)))
 
     def blocks() -> Iterator[np.ndarray]:
         with f:
             declared, total = f.frames, 0
             while True:
                 try:
-                    block = f.read(block_frames, dtype="float32", always_2d=True)
+                    with _quiet_decoders():
+                        block = f.read(block_frames, dtype="float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-                    reason = str(exc).split("\n")[0]
-                    raise AudioError(f"{name}: truncated or corrupt audio data ({reason})") from None
+                    raise AudioError(f"{name}: truncated or corrupt audio data ({_reason(exc)})") from None
                 if block.shape[0] == 0:
                     break
                 total += block.shape[0]
@@ -84,8 +119,6 @@ def iter_audio_blocks(source: AudioSource, block_frames: int = 1 << 20) -> tuple
                 if not np.all(np.isfinite(mono)):
                     raise AudioError(f"{name}: contains NaN or infinite samples")
                 yield np.ascontiguousarray(mono, dtype=np.float32)
-        if total == 0:
-            raise AudioError(f"{name}: contains no audio samples")
         if 0 < declared < (1 << 62) and total < declared:
             raise AudioError(f"{name}: truncated (header promises {declared} samples, only {total} present)")
 
@@ -98,7 +131,7 @@ def read_audio(source: AudioSource) -> tuple[np.ndarray, int]:
     Raises AudioError with a one-line reason for missing, empty, truncated or non-audio input.
     """
     rate, blocks = iter_audio_blocks(source)
-    parts = list(blocks)
+    parts = list(blocks) or [np.zeros(0, np.float32)]  # a valid file may hold no samples: silence
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), rate
 
 

@@ -19,7 +19,8 @@ import torch
 
 from .audio import audio_duration, load_audio
 from .augment import speed_perturb
-from .errors import AsrError, DataError
+from .config import from_dict
+from .errors import AsrError, ConfigError, DataError
 from .features import FeatureExtractor
 from .text import Vocabulary, normalize_transcript
 
@@ -58,6 +59,16 @@ def speed_perturbed(utts: Sequence[Utterance], factors: Sequence[float]) -> list
     return out
 
 
+def text_lines(path: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file; a line that is not UTF-8 is a DataError naming it."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+
+
 def scan_librispeech(root: str) -> list[Utterance]:
     """Find every utterance under `root` (any depth) from its *.trans.txt files."""
     if not os.path.isdir(root):
@@ -66,28 +77,27 @@ def scan_librispeech(root: str) -> list[Utterance]:
     for folder, _dirs, files in sorted(os.walk(root)):
         for name in sorted(f for f in files if f.endswith(".trans.txt")):
             trans = os.path.join(folder, name)
-            with open(trans, encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    line = line.strip()
-                    if not line:
-                        continue
-                    utt_id, _, text = line.partition(" ")
-                    audio = next(
-                        (os.path.join(folder, utt_id + ext) for ext in AUDIO_EXTENSIONS
-                         if os.path.exists(os.path.join(folder, utt_id + ext))),
-                        None,
+            for lineno, line in text_lines(trans):
+                line = line.strip()
+                if not line:
+                    continue
+                utt_id, _, text = line.partition(" ")
+                audio = next(
+                    (os.path.join(folder, utt_id + ext) for ext in AUDIO_EXTENSIONS
+                     if os.path.exists(os.path.join(folder, utt_id + ext))),
+                    None,
+                )
+                if audio is None:
+                    raise DataError(f"{trans}:{lineno}: no audio file for {utt_id} in {folder}")
+                utts.append(
+                    Utterance(
+                        id=utt_id,
+                        path=os.path.abspath(audio),
+                        text=normalize_transcript(text),
+                        duration=audio_duration(audio),
+                        speaker=utt_id.split("-")[0],
                     )
-                    if audio is None:
-                        raise DataError(f"{trans}:{lineno}: no audio file for {utt_id} in {folder}")
-                    utts.append(
-                        Utterance(
-                            id=utt_id,
-                            path=os.path.abspath(audio),
-                            text=normalize_transcript(text),
-                            duration=audio_duration(audio),
-                            speaker=utt_id.split("-")[0],
-                        )
-                    )
+                )
     if not utts:
         raise DataError(f"{root}: no utterances found (expected SPEAKER/CHAPTER/*.trans.txt in the LibriSpeech layout)")
     return utts
@@ -104,13 +114,12 @@ def write_manifest(utts: Sequence[Utterance], path: str) -> None:
 
 def read_manifest(path: str) -> list[Utterance]:
     utts = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    utts.append(Utterance(**json.loads(line)))
-                except (json.JSONDecodeError, TypeError) as exc:
-                    raise DataError(f"{path}:{lineno}: not a manifest line ({exc})") from None
+    for lineno, line in text_lines(path):
+        if line.strip():
+            try:
+                utts.append(from_dict(Utterance, json.loads(line)))
+            except (json.JSONDecodeError, TypeError, ConfigError) as exc:
+                raise DataError(f"{path}:{lineno}: not a manifest line ({exc})") from None
     if not utts:
         raise DataError(f"{path}: manifest is empty")
     return utts

@@ -23,3 +23,7 @@ class DataError(AsrError):
 
 class DownloadError(AsrError):
     """A download failed, its checksum does not match, or an archive is unsafe or unreadable."""
+
+
+class OutputError(AsrError):
+    """An output file or folder cannot be written (no permission, disk full); what was there is kept."""

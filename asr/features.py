@@ -42,12 +42,25 @@ class FeatureConfig:
                 raise ConfigError(f"features.{name} must be positive, got {getattr(self, name)}")
         if self.win_length > self.n_fft:
             raise ConfigError("features.win_length must not exceed features.n_fft")
+        if self.hop_length > self.win_length:
+            raise ConfigError("features.hop_length must not exceed features.win_length (frames would skip audio)")
         if self.deltas not in (0, 1, 2):
             raise ConfigError(f"features.deltas must be 0, 1 or 2, got {self.deltas}")
         if self.kind == "mfcc" and self.n_mfcc > self.n_mels:
             raise ConfigError("features.n_mfcc must not exceed features.n_mels")
-        if self.delta_window < 3 or self.delta_window % 2 == 0:
-            raise ConfigError("features.delta_window must be odd and at least 3")
+        if self.delta_window < 3 or self.delta_window % 2 == 0 or self.delta_window > 99:
+            raise ConfigError("features.delta_window must be odd, between 3 and 99")
+        if self.n_fft > self.sample_rate:
+            raise ConfigError(f"features.n_fft must not exceed one second ({self.sample_rate} samples), got {self.n_fft}")
+        if self.n_mels > self.n_fft // 2 + 1:
+            raise ConfigError(f"features.n_mels must not exceed the {self.n_fft // 2 + 1} frequencies of n_fft "
+                              f"{self.n_fft}, got {self.n_mels}")
+        top = self.sample_rate / 2 if self.f_max is None else self.f_max
+        if not 0 <= self.f_min < top <= self.sample_rate / 2:  # also refuses NaN
+            raise ConfigError(f"features: need 0 <= f_min < f_max <= sample_rate / 2, got f_min {self.f_min}, "
+                              f"f_max {self.f_max}, sample_rate {self.sample_rate}")
+        if not self.log_floor > 0:
+            raise ConfigError(f"features.log_floor must be positive, got {self.log_floor}")
 
     @property
     def dim(self) -> int:
@@ -58,6 +71,11 @@ class FeatureConfig:
     @property
     def frame_seconds(self) -> float:
         return self.hop_length / self.sample_rate
+
+    @property
+    def min_samples(self) -> int:
+        """Audio shorter than this (one analysis window) has no frames: it transcribes as silence."""
+        return max(self.win_length, self.n_fft // 2 + 1)
 
 
 class FeatureExtractor(torch.nn.Module):
@@ -92,6 +110,8 @@ class FeatureExtractor(torch.nn.Module):
     @torch.no_grad()
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         cfg = self.config
+        if waveform.shape[-1] < cfg.min_samples:  # shorter than one window: no frames, like silence
+            return waveform.new_zeros(0, cfg.dim)
         mel = self.melspec(waveform)  # (n_mels, frames)
         if cfg.kind == "fbank":
             static = torch.log(mel + cfg.log_floor)
@@ -107,9 +127,6 @@ class FeatureExtractor(torch.nn.Module):
             if cfg.deltas == 2:
                 parts.append(AF.compute_deltas(d1, win_length=cfg.delta_window))
         return torch.cat(parts, dim=-2).transpose(-1, -2).contiguous()  # (frames, dim)
-
-    def num_frames(self, num_samples: int) -> int:
-        return num_samples // self.config.hop_length + 1
 
 
 class FeatureStats:

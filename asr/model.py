@@ -9,6 +9,8 @@ from torch import nn
 
 from .errors import ConfigError
 
+MAX_PARAMETERS = 10**9  # a bigger network is a typo in a config, not a model to allocate
+
 
 @dataclass
 class ModelConfig:
@@ -20,12 +22,20 @@ class ModelConfig:
     stack_frames: int = 3  # frames stacked per step: 3 x 10 ms hop = 30 ms per output frame
 
     def validate(self) -> None:
-        if self.hidden_size <= 0 or self.num_layers <= 0:
-            raise ConfigError("model.hidden_size and model.num_layers must be positive")
+        if self.hidden_size <= 0 or not 0 < self.num_layers <= 100:
+            raise ConfigError("model.hidden_size must be positive and model.num_layers between 1 and 100")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if not 1 <= self.stack_frames <= 8:
             raise ConfigError(f"model.stack_frames must be between 1 and 8, got {self.stack_frames}")
+
+    def parameters_needed(self, input_dim: int, vocab_size: int) -> int:
+        """Weights of the network this config builds, counted before building it."""
+        h, total, inputs = self.hidden_size, 0, input_dim * self.stack_frames
+        for _ in range(self.num_layers):
+            total += 2 * 4 * h * (inputs + h + 2)  # two directions, four gates, weights and biases
+            inputs = 2 * h
+        return total + (2 * h + 1) * vocab_size
 
 
 def stack_frames(x: torch.Tensor, s: int) -> torch.Tensor:
@@ -49,6 +59,9 @@ class AcousticModel(nn.Module):
     def __init__(self, config: ModelConfig, input_dim: int, vocab_size: int):
         super().__init__()
         config.validate()
+        if config.parameters_needed(input_dim, vocab_size) > MAX_PARAMETERS:
+            raise ConfigError(f"model too large: {config.parameters_needed(input_dim, vocab_size) / 1e6:.0f} M parameters "
+                              f"(asr builds at most {MAX_PARAMETERS / 1e6:.0f} M; lower model.hidden_size or num_layers)")
         self.config = config
         self.input_dim = input_dim
         self.vocab_size = vocab_size
@@ -85,7 +98,11 @@ class AcousticModel(nn.Module):
         valid = torch.arange(frames, device=feats.device)[None, :] < lengths[:, None]
         x = stack_frames(x * valid[:, :, None], self.config.stack_frames)  # padding is exactly zero
         out_lengths = self.output_lengths(lengths)
-        packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        if x.shape[1] == 0:  # only utterances without frames (shorter than a window): one step to pack
+            x = nn.functional.pad(x, [0, 0, 0, 1])
+        # an utterance without frames runs one zero step whose output its length (0) hides
+        packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.clamp(min=1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
         y, _ = self.lstm(packed)
         y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
         logits = self.output(self.dropout(y))

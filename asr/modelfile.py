@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from .errors import ModelFileError
+from .config import from_dict
+from .errors import ConfigError, ModelFileError, OutputError
 from .features import FeatureConfig
 from .model import AcousticModel, ModelConfig
 from .text import Vocabulary
@@ -26,27 +27,58 @@ from .text import Vocabulary
 MODEL_FORMAT = "asr-model"
 CHECKPOINT_FORMAT = "asr-checkpoint"
 FORMAT_VERSION = 1
+TEMP_PREFIX = ".tmp-"  # atomic_save's unfinished files
 
 
 def atomic_save(obj: Any, path: str) -> None:
     """Write `obj` with torch.save to a temporary file beside `path`, fsync, then rename:
     a kill at any moment leaves either the old file or the new one, never a torn one."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions of a new file
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".pt", dir=folder)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions of a new file
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        cause: BaseException | None = exc  # torch's zip writer wraps a full disk's OSError in a RuntimeError
+        while cause is not None and not isinstance(cause, OSError):
+            cause = cause.__context__
+        if cause is None:
+            raise
+        kept = "the previous file is unchanged" if os.path.exists(path) else "nothing was written"
+        raise OutputError(f"{path}: cannot write ({cause.strerror or cause}); {kept}") from None
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Replace a small text file at once (written beside it, then renamed): never left half-written."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def remove_stale_temporaries(folder: str) -> None:
+    """Delete what `atomic_save` leaves when a process is killed mid-write (never a finished file)."""
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        if name.startswith(TEMP_PREFIX) and name.endswith(".pt"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def safe_load(path: str, expected_format: str) -> dict:
@@ -108,11 +140,14 @@ class ModelBundle:
 def build_bundle(header: dict, state_dict: dict[str, torch.Tensor] | None, source: str) -> ModelBundle:
     """Rebuild a ModelBundle from a JSON header and weights, with clear errors on mismatch."""
     try:
-        features = FeatureConfig(**header["features"])
-        config = ModelConfig(**header["model"])
+        features = from_dict(FeatureConfig, header["features"], "features")
+        features.validate()
+        config = from_dict(ModelConfig, header["model"], "model")
         vocab = Vocabulary.from_dict(header["vocabulary"])
+        if features.dim != int(header["input_dim"]):
+            raise ValueError(f"its features have {features.dim} values per frame, its network takes {header['input_dim']}")
         model = AcousticModel(config, input_dim=int(header["input_dim"]), vocab_size=vocab.size)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
         raise ModelFileError(f"{source}: model header is incomplete or invalid ({exc})") from None
     if state_dict is not None:
         try:

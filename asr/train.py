@@ -32,7 +32,8 @@ from .features import (FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmen
                        spec_augment)
 from .metrics import ErrorCounter
 from .model import AcousticModel, ModelConfig
-from .modelfile import CHECKPOINT_FORMAT, FORMAT_VERSION, ModelBundle, atomic_save, safe_load, save_model
+from .modelfile import (CHECKPOINT_FORMAT, FORMAT_VERSION, ModelBundle, atomic_save, atomic_write_text,
+                        remove_stale_temporaries, safe_load, save_model)
 from .text import Vocabulary
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -256,10 +257,16 @@ class Trainer:
         utts = []
         for source in sources:
             utts.extend(load_corpus(source))
-        kept = [u for u in utts if u.text and (not filter_long or u.duration <= self.cfg.max_utterance_seconds)]
+        shortest = self.cfg.features.min_samples / self.cfg.features.sample_rate
+        reasons = {"empty transcript": lambda u: not u.text,
+                   f"shorter than one analysis window ({1000 * shortest:g} ms)": lambda u: u.duration < shortest,
+                   f"longer than {self.cfg.max_utterance_seconds:g} s":
+                       lambda u: filter_long and u.duration > self.cfg.max_utterance_seconds}
+        skipped = {reason: sum(1 for u in utts if test(u)) for reason, test in reasons.items()}
+        kept = [u for u in utts if not any(test(u) for test in reasons.values())]
         if len(kept) < len(utts):
-            self.log(f"{what}: skipped {len(utts) - len(kept)} utterances (empty transcript or longer than "
-                     f"{self.cfg.max_utterance_seconds:g} s)")
+            self.log(f"{what}: skipped {len(utts) - len(kept)} utterances ("
+                     + ", ".join(f"{n} {reason}" for reason, n in skipped.items() if n) + ")")
         if not kept:
             raise DataError(f"{what}: no usable utterances in {', '.join(sources)}")
         return kept
@@ -281,6 +288,10 @@ class Trainer:
         stats = FeatureStats(self.cfg.features.dim)
         for i in indices:
             stats.update(self.train_set.features(i))
+        if stats.count == 0:
+            window = 1000 * self.cfg.features.min_samples / self.cfg.features.sample_rate
+            raise DataError(f"train_data: no utterance is long enough for one feature frame ({window:g} ms), "
+                            "whatever its manifest says")
         mean, std = stats.mean_std()
         self.model.set_normalization(mean, std)
 
@@ -459,10 +470,13 @@ class Trainer:
             else:
                 self.compute_normalization()
         if self.rank == 0:
-            with open(os.path.join(cfg.out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
-                import yaml
+            import yaml
 
-                yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
+            remove_stale_temporaries(cfg.out_dir)  # left by a process killed while writing a checkpoint
+            atomic_write_text(os.path.join(cfg.out_dir, "config.yaml"), yaml.safe_dump(to_dict(cfg), sort_keys=False))
+            log_path = os.path.join(cfg.out_dir, LOG_NAME)
+            if resume and os.path.exists(log_path):  # epochs logged after the checkpoint will run again
+                atomic_write_text(log_path, "".join(json.dumps(record) + "\n" for record in self.history))
         self.log(
             f"training on {len(self.train_utts)} utterances ({self.hours:.2f} h), "
             f"{len(self.valid_utts)} for validation; {self.model.num_parameters() / 1e6:.2f} M parameters; "

@@ -14,7 +14,10 @@ import click
 from asr import __version__
 from asr.errors import AsrError
 
-EXIT_USER_ERROR = 1
+# Exit statuses (README "Commands" lists them): 2 is click's, for a wrong command line.
+EXIT_USER_ERROR = 1  # bad input, model, config or output folder: nothing (more) was done
+EXIT_SOME_FILES_FAILED = 3  # transcribe: every readable file was transcribed, the others reported
+EXIT_INTERRUPTED = 130
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
@@ -31,8 +34,10 @@ def user_errors(func):
             return func(*args, **kwargs)
         except AsrError as exc:
             fail(str(exc))
+        except OSError as exc:  # the environment, not a bug: unwritable folder, full disk, closed pipe
+            fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc) or type(exc).__name__)
         except KeyboardInterrupt:
-            fail("interrupted", 130)
+            fail("interrupted", EXIT_INTERRUPTED)
 
     return wrapper
 
@@ -120,6 +125,8 @@ def expand_inputs(files: tuple[str, ...], file_list: str | None) -> list[str]:
                 paths.extend(line.strip() for line in fh if line.strip())
         except OSError as exc:
             raise AsrError(f"{file_list}: cannot read the file list ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise AsrError(f"{file_list}: the file list is not UTF-8 text") from None
     if not paths:
         raise click.UsageError("give at least one audio file, folder or --file-list")
     return paths
@@ -198,7 +205,7 @@ def transcribe(files: tuple[str, ...], model_path: str | None, decoder: str, bea
     if files_bar:
         files_bar.close()
     if failed:
-        sys.exit(EXIT_USER_ERROR)
+        sys.exit(EXIT_USER_ERROR if failed == len(paths) else EXIT_SOME_FILES_FAILED)
 
 
 @cli.command()

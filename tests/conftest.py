@@ -86,3 +86,33 @@ def trained_model(tmp_path_factory, digits_corpus) -> Path:
     model = out / "exp" / "best_model.pt"
     assert model.exists()
     return model
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> Path:
+    """A real model file holding an untrained tiny network: for tests of input handling, not accuracy."""
+    import torch
+
+    from asr.features import FeatureConfig
+    from asr.model import AcousticModel, ModelConfig
+    from asr.modelfile import ModelBundle, save_model
+    from asr.text import Vocabulary
+
+    torch.manual_seed(0)
+    features, vocab = FeatureConfig(n_mels=20), Vocabulary()
+    network = AcousticModel(ModelConfig(hidden_size=8, num_layers=1, dropout=0.0), features.dim, vocab.size)
+    path = tmp_path_factory.mktemp("random-model") / "random.pt"
+    save_model(ModelBundle(network, features, vocab, {"train_data": ["none"]}), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """For modules that run thousands of tiny networks: with several threads torch spends its time
+    waking them (and on a shared machine, waiting for them)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

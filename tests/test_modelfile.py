@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from asr.errors import ModelFileError
+from asr.errors import ModelFileError, OutputError
 from asr.features import FeatureConfig
 from asr.model import AcousticModel, ModelConfig
 from asr.modelfile import ModelBundle, atomic_save, load_model_file, safe_load, save_model, MODEL_FORMAT
@@ -81,7 +81,7 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", torn_save)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=r"ckpt.pt: cannot write \(disk full\); the previous file is unchanged"):
         atomic_save({"format": MODEL_FORMAT, "version": 1, "header": "{}", "value": torch.zeros(3)}, str(path))
     monkeypatch.undo()
     assert torch.equal(safe_load(str(path), MODEL_FORMAT)["value"], torch.ones(3))
