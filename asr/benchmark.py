@@ -1,6 +1,6 @@
 """`asr benchmark`: speed, memory and WER of asr and of a peer recogniser on the same audio.
 
-Every configuration runs in a fresh Python process (`python -m asr.benchmark WORKER SPEC`), so
+Every configuration runs in a fresh Python process (`python -m asr.benchmark WORKER` with the spec as JSON on stdin), so
 its peak memory and load time are its own. The peer is PocketSphinx (PyPI `pocketsphinx`, which
 ships its own US English model and runs offline), decoding each file whole, as it would in a
 batch job. Figures: model load seconds, real-time factor (processing seconds per second of
@@ -133,7 +133,8 @@ WORKERS = {"asr": _worker_asr, "pocketsphinx": _worker_pocketsphinx, "train": _w
 
 
 def _run_worker(kind: str, spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "asr.benchmark", kind, json.dumps(spec)], capture_output=True,
+    # the spec travels on stdin: thousands of items would overflow a command line
+    proc = subprocess.run([sys.executable, "-m", "asr.benchmark", kind], input=json.dumps(spec), capture_output=True,
                           text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if proc.returncode != 0:
         lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
@@ -225,7 +226,7 @@ def format_report(result: dict) -> str:
 
 
 def _worker_main(argv: list[str]) -> int:
-    kind, spec = argv[0], json.loads(argv[1])
+    kind, spec = argv[0], json.loads(sys.stdin.read())
     try:
         print(json.dumps(WORKERS[kind](spec)))
     except AsrError as exc:

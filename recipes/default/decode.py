@@ -1,10 +1,11 @@
 """Decode every real dev and test set with a model, beside PocketSphinx on the same audio.
 
-    python recipes/default/decode.py MODEL OUT_DIR [--shared DIR] [--lm PATH|none] [--lm-weight W]
-                                     [--word-score S] [--limit N] [--no-peer]
+    python recipes/default/decode.py MODEL OUT_DIR [--shared DIR] [--lm default|PATH|none]
+                                     [--lm-weight W] [--word-score S] [--limit N] [--no-peer]
 
 For each set (../shared/data/speech dev and test, the LibriSpeech sample, FSDD digits) it runs
-greedy decoding and, when a language model is given, beam search with it; and PocketSphinx
+greedy decoding and beam search with the language model (default: the one shipped in
+asr/pretrained, with its stored weights, as `asr transcribe` decodes; none: greedy only); and PocketSphinx
 (`asr.benchmark`'s peer, its own en-us model) on the same utterances. It writes
 OUT_DIR/results.json, one hypotheses file per set and decoder (`ID<tab>REF<tab>HYP`), and
 OUT_DIR/table.md, the model card's results table, which it also prints. PocketSphinx's results do
@@ -88,9 +89,10 @@ def main() -> None:
     ap.add_argument("model")
     ap.add_argument("out_dir")
     ap.add_argument("--shared", default=os.environ.get("SHARED_DATA", "../shared/data"))
-    ap.add_argument("--lm", default=None, help="language model for the beam-search column (none: greedy only)")
-    ap.add_argument("--lm-weight", type=float, default=0.5)
-    ap.add_argument("--word-score", type=float, default=0.0)
+    ap.add_argument("--lm", default="default",
+                    help="language model for the beam-search column: default (the shipped one), a path, or none")
+    ap.add_argument("--lm-weight", type=float, default=None, help="default: the LM's own")
+    ap.add_argument("--word-score", type=float, default=None, help="default: the LM's own")
     ap.add_argument("--limit", type=int, default=None, help="first N utterances of each set (smoke runs)")
     ap.add_argument("--no-peer", dest="peer", action="store_false")
     args = ap.parse_args()
@@ -103,9 +105,10 @@ def main() -> None:
     try:
         recognizer = load_model(args.model)
         greedy = Decoder(recognizer.vocab, DecoderConfig(kind="greedy"))
-        lm = args.lm if args.lm and args.lm != "none" else None
-        beam = Decoder(recognizer.vocab, DecoderConfig(kind="beam", lm=lm, lm_weight=args.lm_weight,
-                                                       word_score=args.word_score)) if lm else None
+        beam = Decoder(recognizer.vocab, DecoderConfig(lm=args.lm, lm_weight=args.lm_weight,
+                                                       word_score=args.word_score))
+        if not beam.config.lm:  # --lm none, or no LM installed
+            beam = None
         os.makedirs(args.out_dir, exist_ok=True)
         results = {}
         for name, folder, _ in SETS:
@@ -123,9 +126,10 @@ def main() -> None:
                   file=sys.stderr)
     except AsrError as exc:
         sys.exit(f"decode: error: {exc}")
-    lm_label = f"beam + LM (weight {args.lm_weight:g}, word score {args.word_score:g})" if beam else None
-    summary = {"model": os.path.abspath(args.model), "lm": lm, "lm_weight": args.lm_weight,
-               "word_score": args.word_score, "limit": args.limit, "sets": results}
+    decoding = beam.describe() if beam else greedy.describe()
+    lm_label = (f"beam + LM ({os.path.basename(decoding['lm'])}, weight {decoding['lm_weight']:g}, "
+                f"word score {decoding['word_score']:g})") if beam else None
+    summary = {"model": os.path.abspath(args.model), **decoding, "limit": args.limit, "sets": results}
     with open(os.path.join(args.out_dir, "results.json"), "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=1)
     text = table(results, lm_label)

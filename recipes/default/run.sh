@@ -7,11 +7,12 @@
 #   2 pretraining on synthetic speech: recipes/synthetic/run.sh stages 1-4 (skipped with --init)
 #   3 fine-tuning on the real speech (--config), from the pretrained model
 #   4 decoding: every dev and test set of ../shared/data/speech, the LibriSpeech sample and FSDD,
-#     greedy and beam search + LM, beside PocketSphinx on the same audio (decode.py; table.md)
+#     greedy and beam search + the shipped LM (recipes/lm; --lm), beside PocketSphinx on the same
+#     audio (decode.py; table.md)
 #   5 install the model as asr's default and write its card (asr/pretrained/MODEL_CARD.md)
 #
 #   bash recipes/default/run.sh [--stage N] [--stop-stage N] [--config FILE] [--init MODEL|none]
-#                               [--data DIR] [--exp DIR] [--limit N] [--lm PATH|none]
+#                               [--data DIR] [--exp DIR] [--limit N] [--lm default|PATH|none]
 #                               [--lm-weight W] [--word-score S] [--set KEY=VALUE]...
 # --init MODEL fine-tunes MODEL instead of pretraining (the synthetic-only model that asr shipped
 # before this recipe: `git show 0a0b3ef:asr/pretrained/default.pt > exp/synthetic-default.pt`);
@@ -24,7 +25,7 @@ init=""
 data=data/real
 exp=exp/default
 limit=""
-lm=none; lm_weight=0.5; word_score=0
+lm=default; lm_weight=""; word_score=""
 sets=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -75,8 +76,9 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   echo "== stage 4: decoding every dev and test set beside PocketSphinx ($exp/results)"
+  weights=(); [ -n "$lm_weight" ] && weights+=(--lm-weight "$lm_weight"); [ -n "$word_score" ] && weights+=(--word-score "$word_score")
   "$py" recipes/default/decode.py "$exp/best_model.pt" "$exp/results" --shared "$shared" --lm "$lm" \
-    --lm-weight "$lm_weight" --word-score "$word_score" "${limit_args[@]}"
+    "${weights[@]}" "${limit_args[@]}"
 fi
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   echo "== stage 5: install $exp/best_model.pt as asr's default model, with its card"
