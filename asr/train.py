@@ -252,6 +252,7 @@ class Trainer:
         self.history: list[dict] = []
         self.hours = sum(u.duration for u in self.train_utts) / 3600.0
         self.init_metadata: dict | None = None
+        self.epoch_loss = [0.0, 0]  # sum and count of this epoch's batch losses, so far (checkpointed)
 
     def _load(self, sources: list[str], what: str, filter_long: bool):
         utts = []
@@ -340,6 +341,7 @@ class Trainer:
             "best_wer": self.best_wer,
             "history": self.history,
             "init_metadata": self.init_metadata,
+            "epoch_loss": self.epoch_loss,
             "asr_version": __version__,
         }
         atomic_save(
@@ -378,6 +380,7 @@ class Trainer:
         self.best_wer = header["best_wer"]
         self.history = header["history"]
         self.init_metadata = header.get("init_metadata")
+        self.epoch_loss = list(header.get("epoch_loss", [0.0, 0]))
 
     def bundle(self, extra: dict | None = None) -> ModelBundle:
         metadata = {
@@ -503,13 +506,12 @@ class Trainer:
                 )
                 bar = _progress(len(self.sampler), self.batch_in_epoch, f"epoch {self.epoch + 1}/{cfg.epochs}",
                                 cfg.progress and self.rank == 0)
-                epoch_loss, epoch_batches = 0.0, 0
                 for batch in loader:
                     last_loss = self.train_step(batch)
                     self.batch_in_epoch += 1
                     steps_this_run += 1
-                    epoch_loss += last_loss
-                    epoch_batches += 1
+                    self.epoch_loss[0] += last_loss
+                    self.epoch_loss[1] += 1
                     # this process's share times the number of processes: about the global batch
                     seconds = sum(self.train_utts[i].duration for i in batch.indices) * self.world
                     audio_done += seconds
@@ -533,8 +535,9 @@ class Trainer:
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 record = {"epoch": self.epoch, "step": self.step,
-                          "train_loss": epoch_loss / max(epoch_batches, 1),
+                          "train_loss": self.epoch_loss[0] / max(self.epoch_loss[1], 1),
                           "audio_seconds_per_second": audio_done / max(time.perf_counter() - run_start, 1e-9)}
+                self.epoch_loss = [0.0, 0]
                 if self.valid_utts and self.rank == 0:
                     record.update(self.validate_epoch())
                 self.history.append(record)

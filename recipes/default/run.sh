@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --lm-weight) lm_weight=$2; shift 2 ;;
     --word-score) word_score=$2; shift 2 ;;
     --set) sets+=(--set "$2"); shift 2 ;;
-    *) echo "usage: $0 [--stage N] [--stop-stage N] [--config FILE] [--init MODEL|none] [--data DIR] [--exp DIR] [--limit N] [--lm PATH|none] [--lm-weight W] [--word-score S] [--set K=V]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--stage N] [--stop-stage N] [--config FILE] [--init MODEL|none] [--data DIR] [--exp DIR] [--limit N] [--lm default|PATH|none] [--lm-weight W] [--word-score S] [--set K=V]" >&2; exit 2 ;;
   esac
 done
 asr=${ASR:-asr}
