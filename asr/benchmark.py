@@ -132,6 +132,13 @@ def _worker_train(spec: dict) -> dict:
 WORKERS = {"asr": _worker_asr, "pocketsphinx": _worker_pocketsphinx, "train": _worker_train}
 
 
+def _speeds(result: dict) -> dict:
+    """Add the real-time factor and seconds of audio per second to a worker's result."""
+    result["rtf"] = result["decode_seconds"] / max(result["audio_seconds"], 1e-9)
+    result["audio_seconds_per_second"] = result["audio_seconds"] / max(result["decode_seconds"], 1e-9)
+    return result
+
+
 def _run_worker(kind: str, spec: dict) -> dict:
     # the spec travels on stdin: thousands of items would overflow a command line
     proc = subprocess.run([sys.executable, "-m", "asr.benchmark", kind], input=json.dumps(spec), capture_output=True,
@@ -144,9 +151,7 @@ def _run_worker(kind: str, spec: dict) -> dict:
 
 def run_peer(items: list[tuple[str, str, float]]) -> dict:
     """PocketSphinx alone on (path, reference, seconds) items, in its own process: WER, CER, speed."""
-    result = _run_worker("pocketsphinx", {"items": items})
-    result["rtf"] = result["decode_seconds"] / max(result["audio_seconds"], 1e-9)
-    return result
+    return _speeds(_run_worker("pocketsphinx", {"items": items}))
 
 
 # -- the whole benchmark ----------------------------------------------------------------------------
@@ -185,8 +190,7 @@ def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm
         log("benchmark: PocketSphinx")
         rows.append({"name": "PocketSphinx (peer)", **_run_worker("pocketsphinx", {"items": items})})
     for r in rows:
-        r["rtf"] = r["decode_seconds"] / max(r["audio_seconds"], 1e-9)
-        r["audio_seconds_per_second"] = r["audio_seconds"] / max(r["decode_seconds"], 1e-9)
+        _speeds(r)
     ratios = {}
     if peer:
         ps = rows[-1]
