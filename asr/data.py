@@ -22,6 +22,7 @@ from .augment import speed_perturb
 from .config import from_dict
 from .errors import AsrError, ConfigError, DataError
 from .features import FeatureExtractor
+from .lexicon import Lexicon
 from .text import Vocabulary, normalize_transcript
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".opus", ".ogg", ".mp3")
@@ -135,11 +136,13 @@ def load_corpus(source: str) -> list[Utterance]:
 
 
 class UtteranceDataset(torch.utils.data.Dataset):
-    """Utterance -> (features (frames, dim), label ids); optionally caches features in memory."""
+    """Utterance -> (features (frames, dim), label ids); optionally caches features in memory.
+    `encoder` turns a transcript into label ids: a character Vocabulary, or a Lexicon (asr.lexicon)."""
 
-    def __init__(self, utts: Sequence[Utterance], vocab: Vocabulary, extractor: FeatureExtractor, cache: bool = False):
+    def __init__(self, utts: Sequence[Utterance], encoder: Vocabulary | Lexicon, extractor: FeatureExtractor,
+                 cache: bool = False):
         self.utts = list(utts)
-        self.vocab = vocab
+        self.encoder = encoder
         self.extractor = extractor
         self.cache: dict[int, torch.Tensor] | None = {} if cache else None
 
@@ -197,7 +200,7 @@ class UtteranceDataset(torch.utils.data.Dataset):
             bar.close()
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        labels = torch.tensor(self.vocab.encode(self.utts[index].text), dtype=torch.long)
+        labels = torch.tensor(self.encoder.encode(self.utts[index].text), dtype=torch.long)
         return self.features(index), labels, index
 
 

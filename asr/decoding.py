@@ -106,7 +106,8 @@ class DecoderConfig:
                 weights[key] = getattr(self, key)
         return replace(self, kind=kind, lm=lm, **weights)
 
-    def validate(self) -> None:
+    def validate(self, units: str = "chars") -> None:
+        """`units`: the model's (a phone model's greedy decoding may name the lexicon it walks)."""
         if self.kind not in DECODERS:
             raise ConfigError(f"decoder must be greedy or beam, got {self.kind!r}")
         if self.beam_size < 1 or self.nbest < 1:
@@ -114,7 +115,8 @@ class DecoderConfig:
         if self.nbest > self.beam_size:
             raise ConfigError("n-best cannot exceed the beam size")
         if self.kind == "greedy":
-            given = [name for name, value in (("a language model", self.lm), ("a lexicon", self.lexicon),
+            given = [name for name, value in (("a language model", self.lm),
+                                              ("a lexicon", self.lexicon and units == "chars"),
                                               ("hotwords", self.hotwords), ("n-best", self.nbest > 1)) if value]
             if given:
                 raise ConfigError(f"{given[0]} needs beam search, not greedy decoding")
@@ -132,7 +134,8 @@ class DecoderConfig:
 class Hypothesis:
     text: str
     score: float
-    label_ids: list[int]  # characters (spaces included), for word timing
+    label_ids: list[int]  # output units (word boundaries included), for word timing
+    words: list[str] | None = None  # the words, when they are not spelled by label_ids (phone models)
 
 
 def arpa_words(path: str) -> list[str]:
@@ -190,12 +193,13 @@ def _hotword_lm(kenlm, boosts: dict[int, float]):
 class _FlashlightBeam:
     """A flashlight beam-search decoder (lexicon + word LM, or lexicon-free) over a batch of emissions."""
 
-    def __init__(self, decoder, nbest: int, keep: tuple = ()) -> None:
+    def __init__(self, decoder, nbest: int, keep: tuple = (), words: list[str] | None = None) -> None:
         self.decoder, self.nbest = decoder, nbest
         self.keep = keep  # the LM and trie must outlive the decoder (pybind holds no reference to them)
+        self.words = words  # the lexicon's words by index (None: lexicon-free)
 
-    def __call__(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[tuple[list[int], float]]]:
-        """(batch, frames, tokens) float32 log-probabilities -> per utterance, n-best (token ids, score)
+    def __call__(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[tuple[list[int], float, list[str]]]]:
+        """(batch, frames, tokens) float32 log-probabilities -> per utterance, n-best (token ids, score, words)
         with repeats merged and blanks removed."""
         out = []
         batch, _, n_tokens = emissions.shape
@@ -204,7 +208,8 @@ class _FlashlightBeam:
             nbest = []
             for result in self.decoder.get_all_final_hypothesis()[: self.nbest]:
                 ids = [t for t, _ in itertools.groupby(result.tokens) if t > 0]
-                nbest.append((ids, result.score))
+                words = [self.words[w] for w in result.words if w >= 0] if self.words else []
+                nbest.append((ids, result.score, words))
             out.append(nbest)
         return out
 
@@ -236,27 +241,43 @@ class Decoder:
     def __init__(self, vocab: Vocabulary, config: DecoderConfig | None = None):
         self.vocab = vocab
         self.config = (config or DecoderConfig()).resolved()
-        self.config.validate()
+        self.config.validate(vocab.units)
         self._beam: _FlashlightBeam | None = None
 
-    def _lexicon_words(self) -> list[tuple[str, str | list[str]]]:
-        """(word, spelling) pairs, a spelling being a string or list of output symbols (' ' ends a word):
-        the --lexicon file, else the LM's vocabulary; plus hotwords."""
-        cfg = self.config
-        pairs: list[tuple[str, str | list[str]]] = []
-        if cfg.lexicon:
-            with open(cfg.lexicon, encoding="utf-8") as fh:
-                for line in fh:
-                    parts = line.split()
-                    if parts:
-                        pairs.append((parts[0], [" " if t == "|" else t for t in parts[1:]] or parts[0] + " "))
-        else:
-            from .lm import lm_vocabulary
+    def _lexicon_words(self) -> list[tuple[str, list[str]]]:
+        """(word, units ending with the word boundary) pairs: the --lexicon file, else the LM's vocabulary
+        (for phone models its pronunciations: the lexicon beside the LM, else CMUdict and the G2P);
+        plus hotwords (pronounced by the G2P when the lexicon does not know them)."""
+        from .lexicon import Lexicon, read_lexicon
 
-            pairs = [(w, w + " ") for w in lm_vocabulary(cfg.lm) or arpa_words(cfg.lm)
-                     if w not in ("<s>", "</s>", "<unk>")]
+        cfg, vocab = self.config, self.vocab
+        boundary = vocab.boundary
+        lm = cfg.lm or default_lm_path()  # a phone model's greedy decoding walks the LM's lexicon without it
+        lexicon_file = cfg.lexicon
+        if lexicon_file is None and vocab.units != "chars" and lm:
+            from .lm import lm_lexicon
+
+            lexicon_file = lm_lexicon(lm, vocab.units)
+        pairs: list[tuple[str, list[str]]] = []
+        if lexicon_file:
+            for word, units in read_lexicon(lexicon_file):
+                if vocab.units == "chars":  # 'word w o r d |' lines, or just 'word'
+                    units = [" " if u == "|" else u for u in units] or list(word)
+                pairs.append((word, units if units[-1:] == [boundary] else units + [boundary]))
+            lexicon = Lexicon.for_vocab(vocab) if cfg.hotwords and vocab.units != "chars" else None
+        else:
+            lexicon = Lexicon.for_vocab(vocab)
+            if lm:
+                from .lm import lm_vocabulary
+
+                words = lm_vocabulary(lm) or arpa_words(lm)
+            else:  # a phone model without LM or lexicon: every word of the pronunciation dictionary
+                words = list(lexicon.entries)
+            pairs = list(lexicon.spellings(w for w in words if w not in ("<s>", "</s>", "<unk>")))
         known = {w for w, _ in pairs}
-        pairs += [(w, w + " ") for w, _ in map(parse_hotword, cfg.hotwords) if w not in known]
+        hot = [w for w, _ in map(parse_hotword, cfg.hotwords) if w not in known]
+        if hot:
+            pairs += list((lexicon or Lexicon.for_vocab(vocab)).spellings(hot))
         return pairs
 
     def _build_beam(self) -> _FlashlightBeam:
@@ -269,10 +290,10 @@ class Decoder:
         from flashlight.lib.text.dictionary import Dictionary
 
         cfg = self.config
-        n_tokens, sil, blank = self.vocab.size, self.vocab.symbols.index(" ") + 1, 0
+        n_tokens, sil, blank = self.vocab.size, self.vocab.boundary_id, 0
         common = dict(beam_size=cfg.beam_size, beam_size_token=n_tokens, beam_threshold=cfg.beam_threshold,
                       sil_score=0.0, log_add=False, criterion_type=CriterionType.CTC)
-        if not cfg.lm:
+        if not cfg.lm and self.vocab.units == "chars":
             lm = ZeroLM()
             options = LexiconFreeDecoderOptions(lm_weight=0.0, **common)
             return _FlashlightBeam(LexiconFreeDecoder(options, lm, sil, blank, []), cfg.nbest, (lm,))
@@ -283,7 +304,8 @@ class Decoder:
             word_dict.add_entry(w)
         word_dict.add_entry("<unk>")
         index = {w: i for i, w in enumerate(words)}
-        kenlm = KenLM(cfg.lm, word_dict)
+        # a phone model without a language model: the best path through the lexicon, every word alike
+        kenlm = KenLM(cfg.lm, word_dict) if cfg.lm else ZeroLM()
         boosts = {index[w]: b for w, b in map(parse_hotword, cfg.hotwords)}
         lm = _hotword_lm(kenlm, boosts) if boosts else kenlm
         token_index = {s: i + 1 for i, s in enumerate(self.vocab.symbols)}
@@ -296,7 +318,7 @@ class Decoder:
                 continue
             i = index[w]
             trie.insert(ids, i, lm.score(start, i)[1])
-        if cfg.unk_score > float("-inf"):
+        if cfg.unk_score > float("-inf") and self.vocab.units == "chars":
             # every symbol starts a path, so that the unknown-word path (which leaves the trie at any node
             # that ends no word) can spell any word, a letter or a known prefix at a time; the entry itself,
             # behind a blank, is unreachable and scores too low to change any look-ahead
@@ -304,14 +326,16 @@ class Decoder:
                 if symbol != " ":
                     trie.insert([i, blank], len(words), -99.0)
         trie.smear(SmearingMode.MAX)
-        options = LexiconDecoderOptions(lm_weight=cfg.lm_weight, word_score=cfg.word_score, unk_score=cfg.unk_score,
-                                        **common)
+        # phones cannot spell a word outside the lexicon: the unknown-word path is for characters
+        unk_score = cfg.unk_score if self.vocab.units == "chars" else float("-inf")
+        options = LexiconDecoderOptions(lm_weight=cfg.lm_weight if cfg.lm else 0.0,
+                                        word_score=cfg.word_score if cfg.lm else 0.0, unk_score=unk_score, **common)
         decoder = LexiconDecoder(options, trie, lm, sil, blank, len(words), [], False)
-        return _FlashlightBeam(decoder, cfg.nbest, (lm, kenlm, trie, word_dict))
+        return _FlashlightBeam(decoder, cfg.nbest, (lm, kenlm, trie, word_dict), words + ["<unk>"])
 
     def prepare(self) -> None:
         """Build the beam decoder (loads the language model) now rather than on first use."""
-        if self.config.kind != "beam" or self._beam is not None:
+        if not self.searches_lexicon or self._beam is not None:
             return
         try:
             with _SilenceNativeOutput():
@@ -320,9 +344,15 @@ class Decoder:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(f"cannot set up beam search with {self.config.lm or 'no LM'}: {first[:200]}") from None
 
+    @property
+    def searches_lexicon(self) -> bool:
+        """Whether decoding goes through the beam search: always for phone models (their words come from
+        a lexicon, even for 'greedy', which is the best lexicon path without a language model)."""
+        return self.config.kind == "beam" or self.vocab.units != "chars"
+
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hypothesis]]:
         """(batch, frames, vocab) log-probabilities -> n-best hypotheses per utterance."""
-        if self.config.kind == "greedy":
+        if not self.searches_lexicon:
             out = []
             for b in range(log_probs.shape[0]):
                 ids = greedy_ids(log_probs[b], int(lengths[b]), self.vocab.blank)
@@ -332,10 +362,12 @@ class Decoder:
         self.prepare()
         emissions = log_probs.detach().float().cpu().contiguous()
         out = []
+        chars = self.vocab.units == "chars"
         for hyps in self._beam(emissions, lengths.cpu()):
-            # the characters the decoder went through: lexicon words as spelled, and words outside the
-            # lexicon (its unknown-word path) letter by letter
-            nbest = [Hypothesis(self.vocab.decode(ids), float(score), ids) for ids, score in hyps]
+            # characters: the text is what the decoder spelled (lexicon words, and words outside the lexicon
+            # letter by letter through its unknown-word path); phones: the lexicon's words
+            nbest = [Hypothesis(self.vocab.decode(ids), float(score), ids) if chars else
+                     Hypothesis(" ".join(words), float(score), ids, words) for ids, score, words in hyps]
             out.append(nbest or [Hypothesis("", float("-inf"), [])])
         return out
 

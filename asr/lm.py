@@ -210,6 +210,8 @@ class LanguageModelInfo:
     prune: list[int] = field(default_factory=list)
     vocabulary_size: int = 0
     vocabulary: str = ""  # file name (beside the model) with one word per line: the decoder's lexicon
+    lexicons: dict = field(default_factory=dict)  # units -> file name beside the model: the vocabulary's
+    # pronunciations for models of those units (`asr lm lexicon`; characters need none)
     words: int = 0  # running words of training text
     sentences: int = 0
     ngrams: dict = field(default_factory=dict)  # order -> count
@@ -265,6 +267,38 @@ def lm_vocabulary(lm_path: str) -> list[str] | None:
             return [w for w in fh.read().split() if w not in (BOS, EOS, UNK)]
     except OSError as exc:
         raise LanguageModelError(f"{path}: cannot read the language model's vocabulary ({exc.strerror})") from None
+
+
+def lm_lexicon(lm_path: str, units: str) -> str | None:
+    """The lexicon file of a language model's words in `units` (None when it has none)."""
+    info = load_info(lm_path)
+    name = info.lexicons.get(units) if info else None
+    return os.path.join(os.path.dirname(lm_path), name) if name else None
+
+
+def build_lm_lexicon(lm_path: str, units: str = "phones", cmudict: str | None = None, g2p: str | None = None) -> tuple[str, dict]:
+    """Pronounce every word of a language model's vocabulary (CMUdict, else the G2P model) into
+    NAME.UNITS.txt beside it, and name that file in its metadata. Returns the path and counts."""
+    from .lexicon import Lexicon, write_lexicon
+    from .text import Vocabulary
+
+    info = load_info(lm_path)
+    words = lm_vocabulary(lm_path)
+    if info is None or words is None:
+        raise LanguageModelError(f"{lm_path}: has no vocabulary file beside it (build it with asr lm build)")
+    vocab = Vocabulary.for_units(units)
+    lexicon = Lexicon.for_vocab(vocab, cmudict, g2p)
+    if units == "phones" and lexicon.g2p is None:
+        raise LanguageModelError("no G2P model is installed (asr/pretrained/g2p.pt; recipes/g2p) to pronounce "
+                                 "words outside the lexicon")
+    known = sum(1 for w in words if w in lexicon.entries)
+    entries = [(w, units_[:-1]) for w, units_ in lexicon.spellings(words)]
+    base = os.path.splitext(lm_path)[0]
+    path = f"{base}.{units}.txt"
+    write_lexicon(entries, path)
+    info.lexicons[units] = os.path.basename(path)
+    info.save(lm_path)
+    return path, {"words": len(words), "in_lexicon": known, "guessed": len(words) - known, "lines": len(entries)}
 
 
 def _arpa_counts(path: str) -> dict[int, int]:

@@ -26,6 +26,8 @@ from .text import Vocabulary
 
 MODEL_FORMAT = "asr-model"
 CHECKPOINT_FORMAT = "asr-checkpoint"
+G2P_FORMAT = "asr-g2p"  # asr.g2p's grapheme-to-phoneme model
+_WHAT = {MODEL_FORMAT: "model file", CHECKPOINT_FORMAT: "checkpoint", G2P_FORMAT: "G2P model"}
 FORMAT_VERSION = 1
 TEMP_PREFIX = ".tmp-"  # atomic_save's unfinished files
 
@@ -84,7 +86,7 @@ def remove_stale_temporaries(folder: str) -> None:
 def safe_load(path: str, expected_format: str) -> dict:
     """Load a file written by `atomic_save` without executing pickled code, checking its format;
     the JSON header comes back parsed."""
-    what = "model file" if expected_format == MODEL_FORMAT else "checkpoint"
+    what = _WHAT[expected_format]
     if not os.path.exists(path):
         raise ModelFileError(f"{path}: no such {what}")
     if os.path.isdir(path):
@@ -102,10 +104,10 @@ def safe_load(path: str, expected_format: str) -> dict:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise ModelFileError(f"{path}: refused: the file holds pickled Python objects, not an asr {what}") from None
         raise ModelFileError(f"{path}: not a readable asr {what} (corrupt or truncated: {msg[:120]})") from None
-    if not isinstance(obj, dict) or obj.get("format") not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
+    if not isinstance(obj, dict) or obj.get("format") not in _WHAT:
         raise ModelFileError(f"{path}: not an asr {what} (a PyTorch file of another kind)")
     if obj["format"] != expected_format:
-        other = "model file" if obj["format"] == MODEL_FORMAT else "training checkpoint"
+        other = "training checkpoint" if obj["format"] == CHECKPOINT_FORMAT else _WHAT[obj["format"]]
         raise ModelFileError(f"{path}: is an asr {other}, expected an asr {what}")
     if obj.get("version") != FORMAT_VERSION:
         raise ModelFileError(

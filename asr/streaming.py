@@ -114,7 +114,8 @@ class StreamingRecognizer:
         log_probs, lengths = rec.log_probs([rec.features(self.buffer)])
         best = self.decoder.decode(log_probs, lengths)[0][0]
         words = align_words(log_probs[0, : int(lengths[0])], best.label_ids, rec.vocab.symbols, rec.frame_seconds,
-                            offset=offset, split_gap=self.config.word_gap)
+                            offset=offset, split_gap=self.config.word_gap, boundary=rec.vocab.boundary,
+                            words=best.words)
         # words that belong to the committed left context were already given out
         return [w for w in words if (w.start + w.end) / 2 >= self.committed_until]
 

@@ -26,7 +26,7 @@ import torch
 from . import __version__
 from .config import to_dict
 from .data import BucketBatchSampler, UtteranceDataset, collate, load_corpus
-from .decoding import greedy_decode
+from .decoding import Decoder, DecoderConfig
 from .errors import ConfigError, DataError, ModelFileError
 from .features import (FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, frequency_warp,
                        spec_augment)
@@ -34,7 +34,8 @@ from .metrics import ErrorCounter
 from .model import AcousticModel, ModelConfig
 from .modelfile import (CHECKPOINT_FORMAT, FORMAT_VERSION, ModelBundle, atomic_save, atomic_write_text,
                         remove_stale_temporaries, safe_load, save_model)
-from .text import Vocabulary
+from .lexicon import Lexicon
+from .text import UNITS, Vocabulary
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_MODEL_NAME = "best_model.pt"
@@ -76,7 +77,11 @@ class TrainConfig:
     cache_features: bool = False  # compute features once, before the first epoch, and keep them in memory
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:N
     init_from: str = ""  # start from this model file's weights (fine-tuning); same features and model config
-    precision: str = "fp32"  # fp32 | bf16 | fp16: mixed-precision autocast on a GPU (the CPU always runs fp32)
+    init_output_layer: bool = True  # with init_from: copy its output layer too (when its units are these)
+    units: str = "chars"  # output units: chars | phones (words through a pronunciation lexicon)
+    lexicon: str = ""  # phones: the pronunciation lexicon (default: CMUdict as shipped in asr/pretrained)
+    g2p: str = ""  # phones: the G2P model for words outside the lexicon (default: asr/pretrained/g2p.pt)
+    precision: str = "fp32"  # fp32 | bf16 | fp16: mixed-precision autocast (bf16 on a GPU or CPU, fp16 on a GPU)
     stats_utterances: int = 2000  # utterances sampled for normalisation statistics
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (0: epoch ends only)
     progress: bool = True
@@ -97,6 +102,8 @@ class TrainConfig:
             raise ConfigError("threads and num_workers must be >= 0")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.units not in UNITS:
+            raise ConfigError(f"units must be chars or phones, got {self.units!r}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         self.features.validate()
@@ -224,12 +231,14 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         _seed_everything(cfg.seed)  # model initialisation depends only on the seed
-        self.vocab = Vocabulary()
+        self.vocab = Vocabulary.for_units(cfg.units)
+        self.lexicon = Lexicon.for_vocab(self.vocab, cfg.lexicon or None, cfg.g2p or None)
         self.extractor = FeatureExtractor(cfg.features)
         self.train_utts = self._load(cfg.train_data, "train_data", filter_long=True)
         self.valid_utts = self._load(cfg.valid_data, "valid_data", filter_long=False) if cfg.valid_data else []
-        self.train_set = UtteranceDataset(self.train_utts, self.vocab, self.extractor, cache=cfg.cache_features)
-        self.valid_set = UtteranceDataset(self.valid_utts, self.vocab, self.extractor, cache=True)
+        self._pronounce_unknown_words()
+        self.train_set = UtteranceDataset(self.train_utts, self.lexicon, self.extractor, cache=cfg.cache_features)
+        self.valid_set = UtteranceDataset(self.valid_utts, self.lexicon, self.extractor, cache=True)
         self.model = AcousticModel(cfg.model, input_dim=cfg.features.dim, vocab_size=self.vocab.size).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.sampler = BucketBatchSampler(
@@ -242,8 +251,10 @@ class Trainer:
         if self.world > 1:  # gradients are averaged over the processes after each backward
             self.network = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        # bf16 autocast on a GPU and on a CPU (the LSTM's matrix products in bfloat16: faster where the CPU has
+        # AVX-512 BF16 or AMX); fp16 on a GPU only (a CPU runs it as fp32)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision) \
-            if self.device.type == "cuda" else None
+            if self.device.type == "cuda" or cfg.precision == "bf16" else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.step = 0
         self.epoch = 0  # epochs completed
@@ -253,6 +264,7 @@ class Trainer:
         self.hours = sum(u.duration for u in self.train_utts) / 3600.0
         self.init_metadata: dict | None = None
         self.epoch_loss = [0.0, 0]  # sum and count of this epoch's batch losses, so far (checkpointed)
+        self._valid_decoder: Decoder | None = None
 
     def _load(self, sources: list[str], what: str, filter_long: bool):
         utts = []
@@ -271,6 +283,17 @@ class Trainer:
         if not kept:
             raise DataError(f"{what}: no usable utterances in {', '.join(sources)}")
         return kept
+
+    def _pronounce_unknown_words(self) -> None:
+        """Phones: words of the training transcripts outside the lexicon get G2P pronunciations (once)."""
+        if self.vocab.units == "chars":
+            return
+        unknown = sorted({w for u in self.train_utts for w in u.text.split() if w not in self.lexicon})
+        if unknown and self.lexicon.g2p is None:
+            raise ConfigError(f"train_data: {len(unknown)} words are not in the lexicon (e.g. {unknown[0]!r}) and no "
+                              "G2P model is installed to pronounce them (set g2p: or train one: recipes/g2p)")
+        self.lexicon.guess(unknown)
+        self.log(f"lexicon: {len(unknown)} words of the training transcripts pronounced by the G2P model")
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -297,14 +320,20 @@ class Trainer:
         self.model.set_normalization(mean, std)
 
     def initialise_from(self, path: str) -> None:
-        """Copy weights and normalisation from a model file with the same features and architecture."""
+        """Copy weights and normalisation from a model file with the same features and architecture; its
+        output layer too when its units are these and cfg.init_output_layer (else the layer stays fresh:
+        a character model's encoder can start a phone model)."""
         from .modelfile import load_model_file
 
         bundle = load_model_file(path)
         for section, theirs in (("features", bundle.features), ("model", bundle.model.config)):
             if to_dict(theirs) != to_dict(getattr(self.cfg, section)):
                 raise ConfigError(f"init_from {path}: its {section} config differs from this one")
-        self.model.load_state_dict(bundle.model.state_dict())
+        state = bundle.model.state_dict()
+        if not self.cfg.init_output_layer or bundle.vocab.to_dict() != self.vocab.to_dict():
+            state = {k: v for k, v in state.items() if not k.startswith("output.")}
+            self.log(f"output layer: new ({self.vocab.units}; {path} has {bundle.vocab.units})")
+        self.model.load_state_dict(state, strict=False)
         # what the starting point was trained on travels with the model (and its card)
         keys = ("train_data", "train_hours", "train_utterances", "epochs", "steps", "trained_on", "created",
                 "init_from")
@@ -368,6 +397,8 @@ class Trainer:
                     f"cannot resume: the {section} config differs from the one in {path}; "
                     f"use a new out_dir or the original config"
                 )
+        if saved.get("units", "chars") != self.cfg.units:
+            raise ConfigError(f"cannot resume: {path} trains {saved.get('units', 'chars')}, this config {self.cfg.units}")
         try:
             self.model.load_state_dict(obj["model"])
             self.optimizer.load_state_dict(obj["optimizer"])
@@ -405,12 +436,14 @@ class Trainer:
         counter = ErrorCounter()
         sampler = BucketBatchSampler([u.duration for u in self.valid_utts], self.cfg.max_batch_seconds,
                                      self.cfg.max_batch_size, shuffle=False)
+        if self._valid_decoder is None:  # greedy (phones: the best lexicon path, without a language model)
+            self._valid_decoder = Decoder(self.vocab, DecoderConfig(kind="greedy"))
         with torch.inference_mode():
             for indices in sampler:
                 batch = collate([self.valid_set[i] for i in indices])
                 log_probs, lengths = self.model(batch.feats.to(self.device), batch.feat_lengths.to(self.device))
-                for i, hyp in zip(indices, greedy_decode(log_probs.cpu(), lengths.cpu(), self.vocab)):
-                    counter.add(self.valid_utts[i].text, hyp)
+                for i, nbest in zip(indices, self._valid_decoder.decode(log_probs.float().cpu(), lengths.cpu())):
+                    counter.add(self.valid_utts[i].text, nbest[0].text)
         self.model.train()
         return {"valid_wer": counter.wer, "valid_cer": counter.cer}
 

@@ -77,7 +77,8 @@ class Recognizer:
         out = []
         for (start, samples), nbest, lp, n in zip(pieces, decoder.decode(log_probs, lengths), log_probs, lengths):
             best = nbest[0]
-            words = align_words(lp[: int(n)], best.label_ids, self.vocab.symbols, self.frame_seconds, offset=start)
+            words = align_words(lp[: int(n)], best.label_ids, self.vocab.symbols, self.frame_seconds, offset=start,
+                                boundary=self.vocab.boundary, words=best.words)
             seg = {"start": round(start, 3), "end": round(start + len(samples) / self.sample_rate, 3),
                    "text": best.text, "words": [w.to_dict() for w in words]}
             if len(nbest) > 1:

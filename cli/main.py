@@ -344,6 +344,25 @@ def lm_build(texts: tuple[str, ...], output: str, order: int, prune, vocab_size,
                f"{os.path.getsize(output) / 1e6:.1f} MB")
 
 
+@lm.command("lexicon")
+@click.argument("lm_path", metavar="LM")
+@click.option("--units", type=click.Choice(["phones"]), default="phones", show_default=True,
+              help="Units to pronounce the words in (characters need no lexicon).")
+@click.option("--cmudict", default=None, metavar="PATH",
+              help="Pronunciation dictionary (default: CMUdict as shipped in asr/pretrained).")
+@click.option("--g2p", default=None, metavar="PATH",
+              help="G2P model for words outside it (default: asr/pretrained/g2p.pt).")
+@user_errors
+def lm_lexicon(lm_path: str, units: str, cmudict, g2p) -> None:
+    """Pronounce every word of LM's vocabulary (CMUdict, else the G2P model) into NAME.phones.txt beside
+    it and record it in NAME.json: phone models decode with it (built once, not at every start)."""
+    from asr.lm import build_lm_lexicon
+
+    path, counts = build_lm_lexicon(lm_path, units, cmudict, g2p)
+    click.echo(f"{path}: {counts['lines']} pronunciations of {counts['words']} words "
+               f"({counts['in_lexicon']} from the dictionary, {counts['guessed']} by the G2P model)")
+
+
 def _floats(text: str, name: str) -> list[float]:
     try:
         return [float("-inf") if x.strip().lower() in ("none", "-inf") else float(x) for x in text.split(",")

@@ -5,7 +5,8 @@
 #     per line -> DATA/text.txt (+ word counts)
 #   2 build every candidate of conf/candidates.tsv (order, pruning, vocabulary): size, perplexity on
 #     the dev transcripts, dev WER with a quick tuning -> DATA/candidates.tsv
-#   3 build the chosen candidate (conf/lm.conf) and install it into asr/pretrained
+#   3 build the chosen candidate (conf/lm.conf) and install it into asr/pretrained, with the phone
+#     lexicon of its vocabulary (lm.phones.txt: CMUdict, else the G2P model) for phone models
 #   4 tune the LM weight and word score, then the unknown-word score, on both dev sets against
 #     --model (default: the shipped acoustic model); stores them in asr/pretrained/lm.json
 #   5 WER with and without the LM on every dev and test set and FSDD, perplexities, words outside the
@@ -67,6 +68,8 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   cp "$out" "$pretrained/lm.bin.tmp" && mv "$pretrained/lm.bin.tmp" "$pretrained/lm.bin"
   cp "$data/candidates/$name.vocab.txt" "$pretrained/lm.vocab.txt"
   "$py" $here/lm_card.py install "$data/candidates/$name.json" "$pretrained/lm.json" "$name" "$shared/text/stats.json"
+  # phone models decode through the words' pronunciations (CMUdict, else the G2P model of recipes/g2p)
+  "$asr" lm lexicon "$pretrained/lm.bin"
 fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   echo "== stage 4: tune the LM weight, word score and unknown-word score on ${dev_sets[*]}"
