@@ -51,7 +51,7 @@ def _worker_asr(spec: dict) -> dict:
     from .transcribe import evaluate, load_model, transcribe_file
 
     start = time.perf_counter()
-    recognizer = load_model(spec.get("model"), int8=spec.get("int8", False))
+    recognizer = load_model(spec.get("model"), int8=spec.get("int8", False), device=spec.get("device", "auto"))
     decoder = Decoder(recognizer.vocab, DecoderConfig(**spec["decoder"]))
     decoder.prepare()
     load_seconds = time.perf_counter() - start
@@ -59,7 +59,7 @@ def _worker_asr(spec: dict) -> dict:
     transcribe_file(recognizer, items[0][0], decoder)  # warm-up (first-call allocations), as for the peer
     if spec.get("batch"):
         utts = [Utterance(id=str(i), path=p, text=t, duration=d, speaker="") for i, (p, t, d) in enumerate(items)]
-        result = evaluate(recognizer, utts, batch_size=spec["batch"], decoder=decoder)
+        result = evaluate(recognizer, utts, decoder=decoder)
         return {"load_seconds": load_seconds, "audio_seconds": result.audio_seconds,
                 "decode_seconds": result.decode_seconds, "files": len(items), "peak_rss_mb": _peak_rss_mb(),
                 "wer": round(result.wer, 4), "cer": round(result.cer, 4)}
@@ -157,14 +157,18 @@ def run_peer(items: list[tuple[str, str, float]]) -> dict:
 # -- the whole benchmark ----------------------------------------------------------------------------
 
 def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm_weight: float | None = None,
-                  word_score: float | None = None, limit: int | None = None, threads: int | None = None, peer: bool = True,
-                  train_steps: int = 0, train_batch_seconds: float = 200.0, corpus_hours: float = 16.0,
-                  log=lambda _msg: None) -> dict:
+                  word_score: float | None = None, limit: int | None = None, threads: int | None = None,
+                  device: str = "auto", peer: bool = True, train_steps: int = 0, train_batch_seconds: float = 200.0,
+                  corpus_hours: float = 16.0, log=lambda _msg: None) -> dict:
     """Run every configuration on the utterances of `data` (folder or manifest) -> a result dict
     with `rows` (one per configuration), `ratios` (peer / ours) and `training`. Beam + LM uses `lm`, else
-    the shipped language model (the default decoding) when one is installed."""
+    the shipped language model (the default decoding) when one is installed. The network runs on
+    `device` (int8 on the CPU, where alone it runs)."""
     from .data import load_corpus
     from .decoding import DEFAULT_LM, default_lm_path
+    from .device import resolve_device
+
+    device = str(resolve_device(device))  # a missing GPU is one error here, not one per worker
 
     utts = load_corpus(data)
     if limit and limit < len(utts):  # evenly spaced, so that every speaker of a sorted corpus is in it
@@ -174,18 +178,19 @@ def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm
     configs = [
         ("asr greedy", {"decoder": greedy, "threads": threads}),
         ("asr greedy, 1 thread", {"decoder": greedy, "threads": 1}),
-        ("asr greedy, int8", {"decoder": greedy, "threads": threads, "int8": True}),
+        ("asr greedy, int8" + ("" if device == "cpu" else " (CPU)"),
+         {"decoder": greedy, "threads": threads, "int8": True, "device": "cpu"}),
         ("asr beam (lexicon-free)", {"decoder": {"kind": "beam", "lm": None}, "threads": threads}),
     ]
     if lm or default_lm_path():
         name = "asr beam + LM" if lm else "asr default (beam + LM)"
         configs.append((name, {"decoder": {"kind": "beam", "lm": lm or DEFAULT_LM, "lm_weight": lm_weight,
                                            "word_score": word_score}, "threads": threads}))
-    configs.append(("asr greedy, batches of 16", {"decoder": greedy, "threads": threads, "batch": 16}))
+    configs.append(("asr greedy, batched", {"decoder": greedy, "threads": threads, "batch": True}))
     rows = []
     for name, spec in configs:
         log(f"benchmark: {name}")
-        rows.append({"name": name, **_run_worker("asr", {**spec, "model": model, "items": items})})
+        rows.append({"name": name, **_run_worker("asr", {"device": device, **spec, "model": model, "items": items})})
     if peer:
         log("benchmark: PocketSphinx")
         rows.append({"name": "PocketSphinx (peer)", **_run_worker("pocketsphinx", {"items": items})})
@@ -202,15 +207,16 @@ def run_benchmark(data: str, model: str | None = None, lm: str | None = None, lm
     if train_steps:
         log(f"benchmark: training, {train_steps} steps")
         training = _run_worker("train", {"model": model, "data": data, "steps": train_steps, "threads": threads,
-                                         "batch_seconds": train_batch_seconds})
+                                         "batch_seconds": train_batch_seconds, "device": device})
         training["corpus_hours"] = corpus_hours
         training["minutes_per_epoch"] = corpus_hours * 3600 / training["audio_seconds_per_second"] / 60
     return {"data": data, "files": len(items), "audio_seconds": rows[0]["audio_seconds"], "threads": threads,
-            "rows": rows, "ratios": ratios, "training": training}
+            "device": device, "rows": rows, "ratios": ratios, "training": training}
 
 
 def format_report(result: dict) -> str:
-    lines = [f"{result['files']} files, {result['audio_seconds']:.1f} s of audio from {result['data']}",
+    lines = [f"{result['files']} files, {result['audio_seconds']:.1f} s of audio from {result['data']}; "
+             f"the network on {result.get('device', 'cpu')}",
              "",
              f"{'configuration':28s} {'load s':>7s} {'RTF':>8s} {'audio s/s':>10s} {'peak MB':>8s} {'WER %':>7s} "
              f"{'CER %':>7s}"]

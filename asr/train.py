@@ -13,7 +13,6 @@ import math
 import os
 import platform
 import random
-import re
 import signal
 import sys
 import time
@@ -27,6 +26,7 @@ from . import __version__
 from .config import to_dict
 from .data import BucketBatchSampler, UtteranceDataset, collate, load_corpus
 from .decoding import Decoder, DecoderConfig
+from .device import check_device_name, resolve_device
 from .errors import ConfigError, DataError, ModelFileError
 from .features import (FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, frequency_warp,
                        spec_augment)
@@ -100,8 +100,7 @@ class TrainConfig:
             raise ConfigError("max_batch_seconds and max_batch_size must be positive")
         if self.threads < 0 or self.num_workers < 0:
             raise ConfigError("threads and num_workers must be >= 0")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device_name(self.device)
         if self.units not in UNITS:
             raise ConfigError(f"units must be chars or phones, got {self.units!r}")
         if self.precision not in ("fp32", "bf16", "fp16"):
@@ -112,15 +111,6 @@ class TrainConfig:
         if self.use_specaugment and self.specaugment.warp_range and self.features.kind != "fbank":
             raise ConfigError("specaugment.warp_range needs log-mel features (features.kind: fbank); set it to 0 for mfcc")
         self.optim.validate()
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks the first GPU when torch sees one; asking for a missing GPU is a config error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r}: torch sees no GPU here (use device: cpu or auto)")
-    return torch.device(name)
 
 
 def describe_device(device: torch.device) -> str:

@@ -12,6 +12,7 @@ import sys
 import click
 
 from asr import __version__
+from asr.device import BATCH_SECONDS
 from asr.errors import AsrError
 
 # Exit statuses (README "Commands" lists them): 2 is click's, for a wrong command line.
@@ -50,6 +51,13 @@ def cli() -> None:
 
 model_option = click.option("--model", "-m", "model_path", default=None, metavar="PATH",
                             help="Model file (default: the model shipped with asr, or $ASR_MODEL).")
+device_option = click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N",
+                             help="Where the network runs: auto is the GPU when torch sees one, else the CPU "
+                                  "(reading audio, features and decoding always run on the CPU).")
+batch_seconds_option = click.option(
+    "--batch-seconds", type=click.FloatRange(min=1), default=None,
+    help=f"Padded seconds of audio per network batch (default: {BATCH_SECONDS['cpu']:g} on a CPU, "
+         f"{BATCH_SECONDS['cuda']:g} on a GPU; halved when the GPU runs out of memory).")
 
 
 def decoder_options(func):
@@ -76,7 +84,9 @@ def decoder_options(func):
                      help="Favour WORD (log10 boost, default 5); repeatable; turns beam search on."),
         click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the network."),
         click.option("--int8", is_flag=True,
-                     help="Quantise the network to int8 (dynamic): faster on a CPU, slightly less accurate."),
+                     help="Quantise the network to int8 (dynamic): faster on a CPU, slightly less accurate; CPU "
+                          "only (--device auto then means the CPU; with --device cuda it is an error)."),
+        device_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -96,6 +106,22 @@ def make_decoder(recognizer, decoder: str | None, beam_size: int, lm_path, lexic
                         lexicon=lexicon, lm_weight=lm_weight, word_score=word_score, unk_score=unk_score,
                         hotwords=list(hotwords), nbest=nbest)
     return Decoder(recognizer.vocab, cfg)
+
+
+def _audio_bar(paths: list[str]):
+    """A progress bar in seconds of audio, for a terminal, when there is more than a minute of it."""
+    import soundfile
+    from tqdm import tqdm
+
+    seconds = 0.0
+    for path in paths:
+        try:
+            seconds += soundfile.info(path).duration if path != "-" else 0.0
+        except Exception:  # noqa: BLE001 - unreadable files are reported by transcribe_files
+            pass
+    if seconds <= 60:
+        return None
+    return tqdm(total=round(seconds), unit="s", desc="audio", file=sys.stderr, leave=False)
 
 
 def set_threads(threads: int | None) -> None:
@@ -142,68 +168,45 @@ def expand_inputs(files: tuple[str, ...], file_list: str | None) -> list[str]:
 @click.option("--output-dir", "-o", default=None, type=click.Path(file_okay=False),
               help="Folder for output files (default with --output-format: the current folder).")
 @click.option("--file-list", default=None, type=click.Path(dir_okay=False), help="A text file with one audio path per line.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Segments decoded together in long files.")
+@batch_seconds_option
 @user_errors
 def transcribe(files: tuple[str, ...], model_path: str | None, decoder: str, beam_size: int, lm_path, lexicon,
-               lm_weight, word_score, unk_score, hotwords, threads, int8: bool, nbest: int, output_format,
-               output_dir, file_list, batch_size: int) -> None:
+               lm_weight, word_score, unk_score, hotwords, threads, int8: bool, device: str, nbest: int, output_format,
+               output_dir, file_list, batch_seconds: float | None) -> None:
     """Transcribe audio FILES (WAV, FLAC, OGG, MP3; any rate and length; folders; '-' reads stdin).
 
     Prints one transcript per file, prefixed with the file name when there are several.
-    Long files are split on silence and decoded in batches; --output-format writes txt, json
-    (words with times and confidences), srt, vtt or tsv files named like the audio.
+    Short files are decoded together and long files split on silence, in batches of similar
+    length; --output-format writes txt, json (words with times and confidences), srt, vtt or tsv
+    files named like the audio.
     """
-    from asr.transcribe import load_model, transcribe_file
+    from asr.transcribe import load_model, transcribe_files
     from asr.writers import FORMATS, write_result
 
     paths = expand_inputs(files, file_list)
     set_threads(threads)
-    recognizer = load_model(model_path, int8=int8)
+    recognizer = load_model(model_path, int8=int8, device=device)
     dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords,
                        nbest)
     formats = None
     if output_format or output_dir:
         formats = list(FORMATS) if output_format in (None, "all") else [output_format]
         output_dir = output_dir or "."
-    show_bar = sys.stderr.isatty()
-    files_bar = None
-    if show_bar and len(paths) > 1:
-        from tqdm import tqdm
-
-        files_bar = tqdm(total=len(paths), unit="file", desc="files", file=sys.stderr, leave=False)
+    bar = _audio_bar(paths) if sys.stderr.isatty() else None
     failed = 0
-    for path in paths:
-        bar = None
-        if show_bar and path != "-":
-            try:
-                import soundfile
-
-                seconds = soundfile.info(path).duration
-            except Exception:  # noqa: BLE001 - unreadable files are reported by transcribe_file
-                seconds = 0
-            if seconds > 60:
-                from tqdm import tqdm
-
-                bar = tqdm(total=round(seconds), unit="s", desc=os.path.basename(path), file=sys.stderr, leave=False)
-        try:
-            result = transcribe_file(recognizer, path, dec, batch_size=batch_size,
-                                     progress=(lambda s, b=bar: b.update(s)) if bar else None)
-        except AsrError as exc:
-            click.echo(f"asr: error: {exc}", err=True)
-            failed += 1
-            continue
-        finally:
-            if bar:
-                bar.close()
-            if files_bar:
-                files_bar.update(1)
-        text = result["text"]
-        if formats:
-            write_result(result, path, output_dir, formats)
-        click.echo(f"{path}: {text}" if len(paths) > 1 else text)
-    if files_bar:
-        files_bar.close()
+    try:
+        for path, result in transcribe_files(recognizer, paths, dec, batch_seconds=batch_seconds,
+                                             progress=bar.update if bar else None):
+            if isinstance(result, AsrError):
+                click.echo(f"asr: error: {result}", err=True)
+                failed += 1
+                continue
+            if formats:
+                write_result(result, path, output_dir, formats)
+            click.echo(f"{path}: {result['text']}" if len(paths) > 1 else result["text"])
+    finally:
+        if bar:
+            bar.close()
     if failed:
         sys.exit(EXIT_USER_ERROR if failed == len(paths) else EXIT_SOME_FILES_FAILED)
 
@@ -245,20 +248,20 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], max_steps: int 
 @click.option("--json", "as_json", is_flag=True,
               help="Print exactly one JSON object: wer, cer, utterances, audio_seconds, rtf and the decoder settings "
                    "(decoder, lm, lm_weight, word_score, ...).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@batch_seconds_option
 @click.option("--hypotheses", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write 'ID<TAB>REFERENCE<TAB>HYPOTHESIS' lines to this file.")
 @decoder_options
 @user_errors
-def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_size: int, hypotheses: str | None,
-             decoder: str, beam_size: int, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords,
-             threads: int | None, int8: bool) -> None:
+def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_seconds: float | None,
+             hypotheses: str | None, decoder: str, beam_size: int, lm_path, lexicon, lm_weight, word_score, unk_score,
+             hotwords, threads: int | None, int8: bool, device: str) -> None:
     """Decode a LibriSpeech-layout DATA_DIR (or a .jsonl manifest) and report WER, CER and speed."""
     from asr.data import load_corpus
     from asr.transcribe import evaluate as run_evaluation, load_model
 
     set_threads(threads)
-    recognizer = load_model(model_path, int8=int8)
+    recognizer = load_model(model_path, int8=int8, device=device)
     dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords)
     utts = load_corpus(data_dir)
     bar = None
@@ -266,7 +269,7 @@ def evaluate(data_dir: str, model_path: str | None, as_json: bool, batch_size: i
         from tqdm import tqdm
 
         bar = tqdm(total=len(utts), unit="utt", desc="decoding", leave=False, file=sys.stderr)
-    result = run_evaluation(recognizer, utts, batch_size=batch_size, progress=bar.update if bar else None,
+    result = run_evaluation(recognizer, utts, batch_seconds=batch_seconds, progress=bar.update if bar else None,
                             decoder=dec)
     if bar:
         bar.close()
@@ -385,9 +388,11 @@ def _floats(text: str, name: str) -> list[float]:
 @click.option("--save", is_flag=True,
               help="Store the best values in the LM's metadata (NAME.json beside it) as its defaults.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole grid as JSON.")
+@device_option
+@batch_seconds_option
 @user_errors
 def lm_tune(data_dirs: tuple[str, ...], model_path, lm_path, lexicon, lm_weights: str, word_scores: str,
-            unk_scores: str, beam_size: int, save: bool, as_json: bool) -> None:
+            unk_scores: str, beam_size: int, save: bool, as_json: bool, device: str, batch_seconds) -> None:
     """Grid-search --lm-weight, --word-score (and --unk-score) on dev DATA_DIRS together; print the best
     values and their WER (the network runs once)."""
     from asr.data import load_corpus
@@ -397,11 +402,11 @@ def lm_tune(data_dirs: tuple[str, ...], model_path, lm_path, lexicon, lm_weights
     lm_path = lm_path or default_lm_path()
     if not lm_path:
         raise AsrError("no language model to tune: pass --lm PATH (none is installed with asr)")
-    recognizer = load_model(model_path)
+    recognizer = load_model(model_path, device=device)
     utts = [u for d in data_dirs for u in load_corpus(d)]
     grid = tune_language_model(recognizer, utts, lm_path, _floats(lm_weights, "lm-weights"),
                                _floats(word_scores, "word-scores"), beam_size=beam_size, lexicon=lexicon,
-                               unk_scores=_floats(unk_scores, "unk-scores"))
+                               unk_scores=_floats(unk_scores, "unk-scores"), batch_seconds=batch_seconds)
     best = min(grid, key=lambda r: (r["wer"], r["cer"]))
     if save:
         save_tuning(lm_path, best, recognizer, list(data_dirs), len(utts))
@@ -421,8 +426,10 @@ def lm_tune(data_dirs: tuple[str, ...], model_path, lm_path, lexicon, lm_weights
               help="Stream an audio file instead of a microphone ('-': raw 16-bit 16 kHz mono PCM on stdin).")
 @click.option("--realtime/--no-realtime", default=False, show_default=True,
               help="Pace --input at real time (as a microphone would) or run as fast as possible.")
-@click.option("--device", "-d", default=None, metavar="NAME|INDEX", help="Input device (default: the system's).")
-@click.option("--list-devices", is_flag=True, help="List input devices and exit.")
+@click.option("--mic", "--input-device", "mic", default=None, metavar="NAME|INDEX",
+              help="Microphone: an index or (part of) a name from --list-devices (default: the system's). "
+                   "--device NAME|INDEX, its old spelling, still works for any value that is not a --device name.")
+@click.option("--list-devices", is_flag=True, help="List input devices (microphones) and exit.")
 @model_option
 @decoder_options
 @click.option("--output", "-o", "output_path", default=None, type=click.Path(dir_okay=False),
@@ -436,15 +443,23 @@ def lm_tune(data_dirs: tuple[str, ...], model_path, lm_path, lexicon, lm_weights
 @click.option("--commit-lag", type=click.FloatRange(min=0.1), default=0.5, show_default=True,
               help="Seconds of audio after a word before it is final (more: steadier, later).")
 @user_errors
-def stream(input_path, realtime: bool, device, list_devices: bool, model_path, decoder, beam_size, lm_path, lexicon,
-           lm_weight, word_score, unk_score, hotwords, threads, int8: bool, output_path, timestamps: bool, as_json: bool,
-           block_seconds: float, step_seconds: float, commit_lag: float) -> None:
+def stream(input_path, realtime: bool, mic, list_devices: bool, model_path, decoder, beam_size, lm_path, lexicon,
+           lm_weight, word_score, unk_score, hotwords, threads, int8: bool, device: str, output_path, timestamps: bool,
+           as_json: bool, block_seconds: float, step_seconds: float, commit_lag: float) -> None:
     """Live transcription from a microphone (or --input FILE), with partial results while you speak.
 
     On a terminal the current utterance updates in place and each finished utterance stays on its
     own line; otherwise each final segment is printed on its own line. Ctrl-C stops and prints
     what is left.
     """
+    from asr.device import check_device_name
+
+    try:
+        check_device_name(device)
+    except AsrError:  # not auto, cpu or cuda[:N]: the old spelling of --mic
+        if mic is not None:
+            raise click.UsageError(f"--device {device!r} is not auto, cpu, cuda or cuda:N (the microphone is --mic)")
+        mic, device = device, "auto"
     if list_devices:
         from asr.microphone import input_devices
 
@@ -461,9 +476,9 @@ def stream(input_path, realtime: bool, device, list_devices: bool, model_path, d
     if input_path is None:  # fail before loading the model when there is nothing to listen to
         from asr.microphone import resolve_device
 
-        resolve_device(device)
+        resolve_device(mic)
     set_threads(threads)
-    recognizer = load_model(model_path, int8=int8)
+    recognizer = load_model(model_path, int8=int8, device=device)
     dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords)
     streamer = StreamingRecognizer(recognizer, dec, StreamingConfig(step_seconds=step_seconds, commit_lag=commit_lag))
     rate = recognizer.sample_rate
@@ -472,7 +487,7 @@ def stream(input_path, realtime: bool, device, list_devices: bool, model_path, d
     else:
         from asr.microphone import microphone_blocks
 
-        blocks = microphone_blocks(device, rate, block_seconds)
+        blocks = microphone_blocks(mic, rate, block_seconds)
         click.echo("asr: listening (Ctrl-C stops)", err=True)  # the model and LM are loaded: speak now
     view = _StreamView(sys.stdout.isatty() and not as_json, as_json, timestamps,
                        open(output_path, "a", encoding="utf-8") if output_path else None)
@@ -564,7 +579,7 @@ def export_command(model_path, fmt: str, output_path: str) -> None:
     from asr.export import export_model
     from asr.transcribe import load_model
 
-    recognizer = load_model(model_path)
+    recognizer = load_model(model_path, device="cpu")  # exported networks take CPU tensors
     click.echo(export_model(recognizer.bundle, output_path, fmt))
 
 
@@ -578,6 +593,7 @@ def export_command(model_path, fmt: str, output_path: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use N utterances, evenly spaced through DATA_DIR.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for asr (default: torch's).")
+@device_option
 @click.option("--peer/--no-peer", default=True, show_default=True, help="Also run PocketSphinx on the same audio.")
 @click.option("--train-steps", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also measure training throughput over this many steps on DATA_DIR.")
@@ -586,14 +602,14 @@ def export_command(model_path, fmt: str, output_path: str) -> None:
               help="Corpus size for the minutes-per-epoch estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @user_errors
-def benchmark(data_dir: str, model_path, lm_path, lm_weight, word_score, limit, threads, peer: bool,
+def benchmark(data_dir: str, model_path, lm_path, lm_weight, word_score, limit, threads, device: str, peer: bool,
               train_steps: int, train_batch_seconds: float, corpus_hours: float, as_json: bool) -> None:
     """Speed, memory and WER of asr (greedy, beam, beam + LM, int8, batched) and of PocketSphinx on the
     utterances of DATA_DIR (LibriSpeech layout or .jsonl manifest), with the ratios between them."""
     from asr.benchmark import format_report, run_benchmark
 
     result = run_benchmark(data_dir, model=model_path, lm=lm_path, lm_weight=lm_weight, word_score=word_score,
-                           limit=limit, threads=threads, peer=peer, train_steps=train_steps,
+                           limit=limit, threads=threads, device=device, peer=peer, train_steps=train_steps,
                            train_batch_seconds=train_batch_seconds, corpus_hours=corpus_hours,
                            log=lambda msg: click.echo(msg, err=True))
     click.echo(json.dumps(result) if as_json else format_report(result))

@@ -128,10 +128,12 @@ def test_missing_input_and_bad_device_are_one_line_errors(tmp_path):
     err = proc.stderr.decode()
     assert proc.returncode == 1 and err.startswith("asr: error:") and err.count("\n") == 1, err
     env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path}/no-such-socket"}  # no sound server, no card
-    proc = run_asr("stream", "--device", "no-such-microphone", env=env)
-    err = proc.stderr.decode()
-    assert proc.returncode == 1 and err.startswith("asr: error:") and err.count("\n") == 1, err
-    assert "Traceback" not in err
+    # the microphone is --mic; --device NAME, its old spelling, still means it when NAME is no compute device
+    for args in (["--mic", "no-such-microphone"], ["--device", "no-such-microphone"]):
+        proc = run_asr("stream", *args, env=env)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and err.startswith("asr: error:") and err.count("\n") == 1, err
+        assert "Traceback" not in err
 
 
 # -- a real (virtual) microphone: PulseAudio's pipe source, read through PortAudio --------------------

@@ -1,6 +1,6 @@
 """A virtual microphone (a private PulseAudio daemon with a pipe source), and a measurement of
 `asr stream` listening to it: a recording is "spoken" into the microphone at real-time pace,
-`asr stream --device micsim` transcribes it live, and its WER is compared with offline decoding
+`asr stream --mic micsim` transcribes it live, and its WER is compared with offline decoding
 of the same file. Needs Debian pulseaudio, pulseaudio-utils, libasound2-plugins and libportaudio2
 (installed by .ci/install). The tests use VirtualMicrophone too.
 
@@ -102,9 +102,9 @@ class VirtualMicrophone:
 
 
 def listen(mic: VirtualMicrophone, audio: np.ndarray, *stream_args: str) -> str:
-    """What `asr stream --device micsim` prints while `audio` is spoken into the microphone."""
+    """What `asr stream --mic micsim` prints while `audio` is spoken into the microphone."""
     mic.start_talking()
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "stream", "--device", "micsim", *stream_args],
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "stream", "--mic", "micsim", *stream_args],
                             cwd=REPO, env={**mic.env, "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     ready = proc.stderr.readline()  # 'asr: listening' once the model and the language model are loaded
