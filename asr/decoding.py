@@ -193,14 +193,30 @@ def _hotword_lm(kenlm, boosts: dict[int, float]):
 class _FlashlightBeam:
     """A flashlight beam-search decoder (lexicon + word LM, or lexicon-free) over a batch of emissions."""
 
-    def __init__(self, decoder, nbest: int, keep: tuple = (), words: list[str] | None = None) -> None:
+    def __init__(self, decoder, nbest: int, keep: tuple = (), words: list[str] | None = None,
+                 boundary: int | None = None) -> None:
         self.decoder, self.nbest = decoder, nbest
         self.keep = keep  # the LM and trie must outlive the decoder (pybind holds no reference to them)
         self.words = words  # the lexicon's words by index (None: lexicon-free)
+        self.boundary = boundary  # the word-boundary token (lexicon decoders)
+
+    def _end_with_boundary(self, emissions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One more frame after each utterance that is surely the word boundary: the lexicon's words end with
+        it, and a model trained on transcripts with boundaries only between words need not emit one at the
+        end, so without it the search would drop the last word (or keep only hypotheses that ended early)."""
+        batch, frames, n_tokens = emissions.shape
+        out = torch.full((batch, frames + 1, n_tokens), -100.0)
+        out[:, :frames] = emissions
+        end = torch.full((n_tokens,), -100.0)
+        end[self.boundary] = 0.0
+        out[torch.arange(batch), lengths] = end
+        return out.contiguous(), lengths + 1
 
     def __call__(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[tuple[list[int], float, list[str]]]]:
         """(batch, frames, tokens) float32 log-probabilities -> per utterance, n-best (token ids, score, words)
         with repeats merged and blanks removed."""
+        if self.boundary is not None:
+            emissions, lengths = self._end_with_boundary(emissions, lengths)
         out = []
         batch, _, n_tokens = emissions.shape
         for b in range(batch):
@@ -298,6 +314,10 @@ class Decoder:
             options = LexiconFreeDecoderOptions(lm_weight=0.0, **common)
             return _FlashlightBeam(LexiconFreeDecoder(options, lm, sil, blank, []), cfg.nbest, (lm,))
         pairs = self._lexicon_words()
+        if not cfg.lm:  # no LM to choose between words that sound alike: the first listed (the LM's
+            # vocabulary and its lexicon are in order of frequency) stands for them all
+            first: dict[tuple[str, ...], str] = {}
+            pairs = [(w, units) for w, units in pairs if first.setdefault(tuple(units), w) == w]
         words = list(dict.fromkeys(w for w, _ in pairs))
         word_dict = Dictionary()
         for w in words:
@@ -331,7 +351,7 @@ class Decoder:
         options = LexiconDecoderOptions(lm_weight=cfg.lm_weight if cfg.lm else 0.0,
                                         word_score=cfg.word_score if cfg.lm else 0.0, unk_score=unk_score, **common)
         decoder = LexiconDecoder(options, trie, lm, sil, blank, len(words), [], False)
-        return _FlashlightBeam(decoder, cfg.nbest, (lm, kenlm, trie, word_dict), words + ["<unk>"])
+        return _FlashlightBeam(decoder, cfg.nbest, (lm, kenlm, trie, word_dict), words + ["<unk>"], sil)
 
     def prepare(self) -> None:
         """Build the beam decoder (loads the language model) now rather than on first use."""

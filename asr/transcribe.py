@@ -103,7 +103,7 @@ class Recognizer:
     def describe(self) -> dict:
         meta = self.bundle.metadata
         keys = ("train_data", "train_hours", "epochs", "valid_wer", "quantized")
-        return {"path": self.path, **{k: meta[k] for k in keys if k in meta}}
+        return {"path": self.path, "units": self.vocab.units, **{k: meta[k] for k in keys if k in meta}}
 
 
 @dataclass

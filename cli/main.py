@@ -98,8 +98,10 @@ def make_decoder(recognizer, decoder: str | None, beam_size: int, lm_path, lexic
     from asr.decoding import DEFAULT_LM, NO_LM, Decoder, DecoderConfig
 
     explicit_lm = lm_path is not None and lm_path.lower() != NO_LM
-    needs_beam = [flag for flag, given in (("--lm", explicit_lm), ("--lexicon", lexicon), ("--hotword", hotwords),
-                                           ("--nbest", nbest > 1)) if given]
+    # a phone model's greedy decoding walks a lexicon (without the LM): --lexicon names which
+    lexicon_needs_beam = lexicon and recognizer.vocab.units == "chars"
+    needs_beam = [flag for flag, given in (("--lm", explicit_lm), ("--lexicon", lexicon_needs_beam),
+                                           ("--hotword", hotwords), ("--nbest", nbest > 1)) if given]
     if decoder == "greedy" and needs_beam:
         raise click.UsageError(f"{needs_beam[0]} needs beam search; drop --decoder greedy")
     cfg = DecoderConfig(kind=decoder, beam_size=beam_size, lm=DEFAULT_LM if lm_path is None else lm_path,
