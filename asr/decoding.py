@@ -43,11 +43,6 @@ def greedy_ids(log_probs: torch.Tensor, length: int, blank: int = 0) -> list[int
     return [int(i) for i in best[keep & (best != blank)]]
 
 
-def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocabulary) -> list[str]:
-    """Batch (batch, frames, vocab) -> one transcript per utterance."""
-    return [vocab.decode(greedy_ids(log_probs[b], int(lengths[b]), vocab.blank)) for b in range(log_probs.shape[0])]
-
-
 def parse_hotword(spec: str, default_boost: float = 5.0) -> tuple[str, float]:
     """'WORD' or 'WORD:BOOST' -> (normalised word, boost in log10 units added per occurrence)."""
     word, _, boost = spec.rpartition(":") if ":" in spec else (spec, "", "")
