@@ -48,7 +48,7 @@ def test_smoke_recipe_end_to_end(tmp_path):
 
     # stage 5's card (written here to a temporary file, not into the package)
     card = tmp_path / "card.md"
-    subprocess.run([sys.executable, "recipes/default/model_card.py", str(exp), str(data), str(card)], cwd=REPO,
+    subprocess.run([sys.executable, "recipes/default/model_card.py", str(exp), str(card)], cwd=REPO,
                    check=True, capture_output=True)
     text = card.read_text()
     assert "Trained from scratch" in text and table.strip() in text and "speechocean762" in text

@@ -1,9 +1,11 @@
 """Write the default model's card from what the recipe left behind.
 
-    python recipes/default/model_card.py EXP_DIR DATA_DIR OUTPUT.md
+    python recipes/default/model_card.py EXP_DIR OUTPUT.md
 
-EXP_DIR holds best_model.pt, config.yaml, train_log.jsonl and stage 4's results/ (results.json,
-table.md); DATA_DIR/manifests/train.jsonl is the training manifest (hours and speakers per source).
+EXP_DIR (the last training round) holds best_model.pt, config.yaml, train_log.jsonl and stage 4's
+results/ (results.json, table.md); its config's train_data are the training manifests (hours and
+speakers per source). The earlier rounds and the pretraining are read from the model file, which
+records what each model it started from was trained on.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ SOURCES = {
                        "free for commercial and non-commercial use (OpenSLR 101 lists CC BY 4.0); Speechocean and Xiaomi"),
     "librispeech": ("LibriSpeech train-clean-100 and dev-clean (speakers not in dev/test)",
                     "CC BY 4.0; Vassil Panayotov et al."),
+    "mini_librispeech": ("LibriSpeech train-clean-5 (\"mini LibriSpeech\", read audiobooks)",
+                         "CC BY 4.0; Vassil Panayotov et al."),
+    "rhasspy_cathy": ("rhasspy dataset-voice-cathy (one US-English reader of the CMU ARCTIC prompts)",
+                      "CC0 1.0; Rhasspy"),
+    "commonvoice_en": ("Common Voice (English, releases of 2017 and 6.1)", "CC0; Mozilla"),
     "speech_commands": ("Google Speech Commands (one word per clip)", "CC BY 4.0; Pete Warden / Google"),
     "vctk": ("CSTR VCTK", "CC BY 4.0; University of Edinburgh"),
     "cmu_arctic": ("CMU ARCTIC", "free use with the CMU copyright notice; Carnegie Mellon University"),
@@ -41,15 +48,17 @@ def source_of(path: str) -> str:
     return "fsdd" if "/fsdd/" in path else "other"
 
 
-def data_lines(manifest: str) -> tuple[list[str], float, int]:
-    """Per-source table of the training manifest (hours before speed perturbation, speakers)."""
+def data_lines(manifests: list[str]) -> tuple[list[str], float, int]:
+    """Per-source table of the training manifests (hours before speed perturbation, speakers; an
+    utterance listed in several manifests counts once)."""
     seconds, speakers = defaultdict(float), defaultdict(set)
-    factors = set()
-    for line in open(manifest, encoding="utf-8"):
+    factors, seen = set(), set()
+    for line in (line for manifest in manifests for line in open(manifest, encoding="utf-8")):
         u = json.loads(line)
         factors.add(u.get("speed", 1.0))
-        if u.get("speed", 1.0) != 1.0:
+        if u.get("speed", 1.0) != 1.0 or u["path"] in seen:
             continue
+        seen.add(u["path"])
         src = source_of(u["path"])
         seconds[src] += u["duration"]
         speakers[src].add(u["speaker"])
@@ -62,31 +71,54 @@ def data_lines(manifest: str) -> tuple[list[str], float, int]:
     return lines, total, len(factors)
 
 
+def lineage(meta: dict) -> list[dict]:
+    """The models this one was trained from, oldest first (each model file records its start's metadata)."""
+    chain = []
+    start = meta.get("init_from") or {}
+    while start:
+        chain.insert(0, start)
+        start = start.get("init_from") or {}
+    return chain
+
+
+def round_line(number: int, meta: dict) -> str:
+    """One earlier round of training on real speech, as its model file recorded it."""
+    data = ", ".join(os.path.basename(p) for p in meta.get("train_data", []))
+    return (f"{number}. **Real speech, round {number - 1}**: "
+            f"{meta.get('train_hours', 0):.1f} h per epoch ({data}), {meta.get('epochs')} epochs "
+            f"({meta.get('steps')} steps) on {meta.get('trained_on', 'an unrecorded machine')}, "
+            f"{meta.get('created', '')[:10]}.")
+
+
 def main() -> None:
-    exp, data, output = sys.argv[1:4]
+    if len(sys.argv) != 3:
+        sys.exit("usage: python recipes/default/model_card.py EXP_DIR OUTPUT.md")
+    exp, output = sys.argv[1:3]
     bundle = load_model_file(os.path.join(exp, "best_model.pt"))
     meta, mc = bundle.metadata, bundle.model.config
     config = yaml.safe_load(open(os.path.join(exp, "config.yaml"), encoding="utf-8"))
     log = [json.loads(l) for l in open(os.path.join(exp, "train_log.jsonl"), encoding="utf-8") if l.strip()]
     results = json.load(open(os.path.join(exp, "results", "results.json"), encoding="utf-8"))
     table = open(os.path.join(exp, "results", "table.md"), encoding="utf-8").read().strip()
-    sources, hours, n_factors = data_lines(os.path.join(data, "manifests", "train.jsonl"))
-    init = meta.get("init_from") or {}
-    if not init and config.get("init_from") and os.path.exists(config["init_from"]):
-        init = {"path": config["init_from"], **load_model_file(config["init_from"]).metadata}
+    sources, hours, n_factors = data_lines(config["train_data"])
+    chain = lineage(meta)
+    if not chain and config.get("init_from") and os.path.exists(config["init_from"]):
+        chain = [{"path": config["init_from"], **load_model_file(config["init_from"]).metadata}]
+    init = chain[0] if chain else {}
     feats = bundle.features
     spec = config.get("specaugment", {})
     done, planned = log[-1]["epoch"], config["epochs"]
     curve = ", ".join(f"{r['epoch']}: {100 * r['valid_wer']:.1f} %" for r in log if "valid_wer" in r)
     sets = results["sets"]
 
+    units = "characters" if bundle.vocab.units == "chars" else "phones and a word boundary"
     lines = [
         "# The default model",
         "",
         f"`asr/pretrained/default.pt`: a {mc.num_layers}-layer bidirectional LSTM ({mc.hidden_size} units per "
         f"direction, {meta.get('parameters', 0) / 1e6:.1f} M parameters) over {feats.n_mels} log-mel filterbanks "
         f"stacked {mc.stack_frames} at a time ({10 * mc.stack_frames} ms per output frame), CTC over "
-        f"{bundle.vocab.size - 1} characters. English, lower case, no punctuation. "
+        f"{bundle.vocab.size - 1} {units}. English, lower case, no punctuation. "
         f"{os.path.getsize(os.path.join(exp, 'best_model.pt')) / 1e6:.0f} MB.",
         "",
         "## How it was made",
@@ -100,9 +132,11 @@ def main() -> None:
             f"round of text-to-speech voices from Debian's free engines (espeak-ng, flite, festival), 3 rounds; "
             f"trained on {init.get('trained_on', 'an unrecorded machine')}. This was asr's default model before "
             f"(its card: `git show 0a0b3ef:asr/pretrained/MODEL_CARD.md`).",
-            f"2. **Fine-tuning on real speech**: {hours:.2f} h of real recordings (below), "
-            + (f"speed-perturbed {n_factors} ways (0.9/1.0/1.1, Ko et al. 2015), " if n_factors > 1 else "")
-            + f"so {meta.get('train_hours', 0):.1f} h per epoch.",
+            *(round_line(n, m) for n, m in enumerate(chain[1:], start=2)),
+            f"{len(chain) + 1}. **Real speech, round {len(chain)}** (this model): {hours:.2f} h of real recordings "
+            "(below)"
+            + (f", speed-perturbed {n_factors} ways (0.9/1.0/1.1, Ko et al. 2015)" if n_factors > 1 else "")
+            + f": {meta.get('train_hours', 0):.1f} h per epoch.",
         ]
     else:
         lines += [f"Trained from scratch on {hours:.2f} h of real recordings ({meta.get('train_hours', 0):.1f} h per "
@@ -133,13 +167,15 @@ def main() -> None:
         "",
         table,
         "",
-        "Greedy WER below PocketSphinx's on: "
-        + (", ".join(n for n, r in sets.items() if "pocketsphinx" in r and r["greedy"]["wer"] < r["pocketsphinx"]["wer"])
-           or "none")
-        + "; above it on: "
-        + (", ".join(n for n, r in sets.items() if "pocketsphinx" in r and r["greedy"]["wer"] >= r["pocketsphinx"]["wer"])
-           or "none")
-        + ". The network is the one asr shipped before, so its speed is the same (README, \"Measured here\").",
+        *(f"{label} WER below PocketSphinx's on: "
+          + (", ".join(n for n, r in sets.items() if key in r and "pocketsphinx" in r
+                       and r[key]["wer"] < r["pocketsphinx"]["wer"]) or "none")
+          + "; above it on: "
+          + (", ".join(n for n, r in sets.items() if key in r and "pocketsphinx" in r
+                       and r[key]["wer"] >= r["pocketsphinx"]["wer"]) or "none") + ". "
+          for label, key in (("Default decoding (beam + LM)", "beam_lm"), ("Greedy", "greedy"))
+          if any(key in r for r in sets.values())),
+        "The network is the one asr shipped before, so its speed is the same (README, \"Measured here\").",
         "",
         "## Licences and credits",
         "",
@@ -147,8 +183,8 @@ def main() -> None:
         "table) and from synthetic speech of Debian's free text-to-speech voices. FSDD is CC BY-SA 4.0: "
         "share derived data under the same terms. Credit: speechocean762 (Speechocean, Xiaomi), LibriSpeech "
         "(Vassil Panayotov et al.), Google Speech Commands (Pete Warden), CSTR VCTK (University of Edinburgh), "
-        "CMU ARCTIC (Carnegie Mellon University), Common Voice (Mozilla), Free Spoken Digit Dataset (Zohar "
-        "Jackson and contributors).",
+        "CMU ARCTIC (Carnegie Mellon University), Common Voice (Mozilla), rhasspy dataset-voice-cathy (Rhasspy), "
+        "Free Spoken Digit Dataset (Zohar Jackson and contributors).",
     ]
     with open(output, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")

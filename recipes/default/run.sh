@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
 # The recipe that makes asr's default model (asr/pretrained/default.pt): a BiLSTM-CTC pretrained on
-# synthetic speech (recipes/synthetic) and fine-tuned on the real recorded speech of
-# ../shared/data/speech/train (+ three FSDD digit speakers), chosen by greedy WER on the real dev
-# sets. Run from the repository root. Stages:
-#   1 manifests: real training speech (speed-perturbed 0.9/1.0/1.1), the real dev sets (model selection)
+# synthetic speech (recipes/synthetic) and trained in rounds on the real recorded speech of
+# ../shared/data/speech/train (+ three FSDD digit speakers), each round starting from the previous
+# round's best model, chosen by greedy WER on the real dev sets. Run from the repository root. Stages:
+#   1 manifests: real training speech (speed-perturbed 0.9/1.0/1.1; also unperturbed, and LibriSpeech
+#     alone), the real dev sets (model selection)
 #   2 pretraining on synthetic speech: recipes/synthetic/run.sh stages 1-4 (skipped with --init)
-#   3 fine-tuning on the real speech (--config), from the pretrained model
+#   3 training on the real speech, round by round (the list below), from the pretrained model
 #   4 decoding: every dev and test set of ../shared/data/speech, the LibriSpeech sample and FSDD,
 #     greedy and beam search + the shipped LM (recipes/lm; --lm), beside PocketSphinx on the same
 #     audio (decode.py; table.md)
-#   5 install the model as asr's default and write its card (asr/pretrained/MODEL_CARD.md)
+#   5 install the last round's model as asr's default and write its card (asr/pretrained/MODEL_CARD.md)
 #
-#   bash recipes/default/run.sh [--stage N] [--stop-stage N] [--config FILE] [--init MODEL|none]
+#   bash recipes/default/run.sh [--stage N] [--stop-stage N] [--rounds N] [--config FILE] [--init MODEL|none]
 #                               [--data DIR] [--exp DIR] [--limit N] [--lm default|PATH|none]
 #                               [--lm-weight W] [--word-score S] [--set KEY=VALUE]...
-# --init MODEL fine-tunes MODEL instead of pretraining (the synthetic-only model that asr shipped
-# before this recipe: `git show 0a0b3ef:asr/pretrained/default.pt > exp/synthetic-default.pt`);
-# --init none trains from scratch. --limit N keeps the first N utterances of each folder (smoke runs:
-# conf/smoke.yaml with --init none --limit 3 runs in about a minute). Times: recipes/default/README.md.
+# Round 1 trains in EXP, round r > 1 in EXP/roundR. --rounds N stops after round N (default: the rounds
+# behind the shipped model). --config FILE trains one round of FILE on the speed-perturbed manifest
+# instead of the list. --init MODEL starts round 1 from MODEL instead of pretraining (the synthetic-only
+# model that asr shipped before this recipe: `git show 0a0b3ef:asr/pretrained/default.pt >
+# exp/synthetic-default.pt`); --init none trains from scratch. --limit N keeps the first N utterances
+# of each folder (smoke runs: conf/smoke.yaml with --init none --limit 3 runs in about a minute).
+# --set applies to every round. Times: recipes/default/README.md.
 set -euo pipefail
 stage=1; stop_stage=5
-config=recipes/default/conf/finetune.yaml
+# the rounds of stage 3: a config and its training manifests (in DATA/manifests), each round from the last
+conf=recipes/default/conf
+round_list=(
+  "$conf/finetune.yaml train.jsonl"                                 # 2 epochs, speed-perturbed
+  "$conf/units.yaml train_nosp.jsonl"                               # 2 epochs, all 14.4 h once each
+  "$conf/converge.yaml train.jsonl train_librispeech.jsonl"         # to convergence, LibriSpeech twice
+)
+rounds=2  # the shipped model: rounds 1-2
+config=""
 init=""
 data=data/real
 exp=exp/default
@@ -31,6 +43,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --config) config=$2; shift 2 ;;
     --init) init=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
@@ -40,9 +53,14 @@ while [ $# -gt 0 ]; do
     --lm-weight) lm_weight=$2; shift 2 ;;
     --word-score) word_score=$2; shift 2 ;;
     --set) sets+=(--set "$2"); shift 2 ;;
-    *) echo "usage: $0 [--stage N] [--stop-stage N] [--config FILE] [--init MODEL|none] [--data DIR] [--exp DIR] [--limit N] [--lm default|PATH|none] [--lm-weight W] [--word-score S] [--set K=V]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--stage N] [--stop-stage N] [--rounds N] [--config FILE] [--init MODEL|none] [--data DIR] [--exp DIR] [--limit N] [--lm default|PATH|none] [--lm-weight W] [--word-score S] [--set K=V]" >&2; exit 2 ;;
   esac
 done
+[ -n "$config" ] && { round_list=("$config train.jsonl"); rounds=1; }
+[[ $rounds =~ ^[1-9]$ ]] && [ "$rounds" -le ${#round_list[@]} ] || \
+  { echo "run.sh: --rounds must be 1 to ${#round_list[@]}, got $rounds" >&2; exit 2; }
+round_dir() { if [ "$1" = 1 ]; then echo "$exp"; else echo "$exp/round$1"; fi; }
+final=$(round_dir "$rounds")  # the model that stages 4 and 5 decode and install
 asr=${ASR:-asr}
 command -v "$asr" >/dev/null || asr=.venv/bin/asr
 py=$(dirname "$(command -v "$asr")")/python
@@ -58,6 +76,9 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   # FSDD speaker 9001 stays out of training: the digits of a speaker the model never heard
   "$asr" prepare "$speech"/train/* "$shared"/fsdd/900[234] -o "$data/manifests/train.jsonl" \
     --speed-perturb 0.9,1,1.1 "${limit_args[@]}"
+  "$asr" prepare "$speech"/train/* "$shared"/fsdd/900[234] -o "$data/manifests/train_nosp.jsonl" "${limit_args[@]}"
+  "$asr" prepare "$speech"/train/{librispeech,mini_librispeech} -o "$data/manifests/train_librispeech.jsonl" \
+    --speed-perturb 0.9,1,1.1 "${limit_args[@]}"
   "$asr" prepare "$speech/dev/librispeech" "$speech/dev/speechocean762" -o "$data/manifests/dev.jsonl" "${limit_args[@]}"
 fi
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
@@ -69,19 +90,25 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   fi
 fi
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  echo "== stage 3: fine-tuning on real speech ($config -> $exp, from $init)"
-  resume=(); [ -f "$exp/checkpoint.pt" ] && resume=(--resume)
-  "$asr" train "$config" --set "train_data=[$data/manifests/train.jsonl]" \
-    --set "valid_data=[$data/manifests/dev.jsonl]" --set "out_dir=$exp" "${init_args[@]}" "${sets[@]}" "${resume[@]}"
+  for ((r = 1; r <= rounds; r++)); do
+    read -r round_config manifests <<< "${round_list[r - 1]}"
+    out=$(round_dir $r)
+    train_data=$(printf "$data/manifests/%s," $manifests); train_data="[${train_data%,}]"
+    start=("${init_args[@]}"); [ $r -gt 1 ] && start=(--set "init_from=$(round_dir $((r - 1)))/best_model.pt")
+    echo "== stage 3: round $r: $round_config on $train_data -> $out"
+    resume=(); [ -f "$out/checkpoint.pt" ] && resume=(--resume)
+    "$asr" train "$round_config" --set "train_data=$train_data" --set "valid_data=[$data/manifests/dev.jsonl]" \
+      --set "out_dir=$out" "${start[@]}" "${sets[@]}" "${resume[@]}"
+  done
 fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  echo "== stage 4: decoding every dev and test set beside PocketSphinx ($exp/results)"
+  echo "== stage 4: decoding every dev and test set beside PocketSphinx ($final/results)"
   weights=(); [ -n "$lm_weight" ] && weights+=(--lm-weight "$lm_weight"); [ -n "$word_score" ] && weights+=(--word-score "$word_score")
-  "$py" recipes/default/decode.py "$exp/best_model.pt" "$exp/results" --shared "$shared" --lm "$lm" \
+  "$py" recipes/default/decode.py "$final/best_model.pt" "$final/results" --shared "$shared" --lm "$lm" \
     "${weights[@]}" "${limit_args[@]}"
 fi
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  echo "== stage 5: install $exp/best_model.pt as asr's default model, with its card"
-  cp "$exp/best_model.pt" asr/pretrained/default.pt
-  "$py" recipes/default/model_card.py "$exp" "$data" asr/pretrained/MODEL_CARD.md
+  echo "== stage 5: install $final/best_model.pt as asr's default model, with its card"
+  cp "$final/best_model.pt" asr/pretrained/default.pt
+  "$py" recipes/default/model_card.py "$final" asr/pretrained/MODEL_CARD.md
 fi
