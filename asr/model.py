@@ -48,12 +48,51 @@ def stack_frames(x: torch.Tensor, s: int) -> torch.Tensor:
     return x.reshape(x.shape[0], (frames + pad) // s, s * x.shape[2])
 
 
+def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of (batch, steps, dim) over its first `lengths` steps; the padding stays after them."""
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    index = torch.where(t < lengths, lengths - 1 - t, t)
+    return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
+
+
+def bilstm(lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """A batch_first bidirectional LSTM over padded x (batch, steps, dim) -> (batch, steps, 2 * hidden).
+
+    Each layer runs its two directions as padded unidirectional LSTMs, the backward one over each
+    sequence reversed within its length, so that padding only ever follows an utterance's frames and
+    the result is the packed-sequence result. Padded input takes PyTorch's oneDNN LSTM on a CPU
+    (packed sequences take its step-by-step kernel: over 10x slower to train on 2 cores, see
+    recipes/default/README.md). A quantised LSTM (`quantize_int8`) keeps packed sequences."""
+    if x.shape[1] == 0:  # only utterances without frames: one zero step whose output their length (0) hides
+        x = nn.functional.pad(x, [0, 0, 0, 1])
+    if not isinstance(lstm, nn.LSTM):
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        return nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+    per_direction = 4 if lstm.bias else 2
+    weights = lstm._flat_weights
+    for layer in range(lstm.num_layers):
+        if layer > 0:
+            x = nn.functional.dropout(x, lstm.dropout, lstm.training)
+        outputs = []
+        for direction in (0, 1):
+            first = (2 * layer + direction) * per_direction
+            inputs = x if direction == 0 else reverse_within(x, lengths)
+            h0 = x.new_zeros(1, x.shape[0], lstm.hidden_size)
+            y = torch._VF.lstm(inputs, (h0, h0), weights[first:first + per_direction], lstm.bias, 1, 0.0,
+                               lstm.training, False, True)[0]
+            outputs.append(y if direction == 0 else reverse_within(y, lengths))
+        x = torch.cat(outputs, dim=2)
+    return x
+
+
 class AcousticModel(nn.Module):
     """BiLSTM over stacked frames with a linear CTC output layer.
 
     Normalisation statistics live in buffers so that the weights file alone fixes what
-    the network sees. Padded batches go through packed sequences, so an utterance's
-    output does not depend on the batch it is in.
+    the network sees. An utterance's output does not depend on the batch it is in
+    (`bilstm`: each direction runs over padded batches with the padding after the frames).
     """
 
     def __init__(self, config: ModelConfig, input_dim: int, vocab_size: int):
@@ -98,13 +137,7 @@ class AcousticModel(nn.Module):
         valid = torch.arange(frames, device=feats.device)[None, :] < lengths[:, None]
         x = stack_frames(x * valid[:, :, None], self.config.stack_frames)  # padding is exactly zero
         out_lengths = self.output_lengths(lengths)
-        if x.shape[1] == 0:  # only utterances without frames (shorter than a window): one step to pack
-            x = nn.functional.pad(x, [0, 0, 0, 1])
-        # an utterance without frames runs one zero step whose output its length (0) hides
-        packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.clamp(min=1).cpu(), batch_first=True,
-                                                   enforce_sorted=False)
-        y, _ = self.lstm(packed)
-        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+        y = bilstm(self.lstm, x, out_lengths)
         logits = self.output(self.dropout(y))
         return logits.log_softmax(dim=-1), out_lengths
 

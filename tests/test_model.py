@@ -31,3 +31,27 @@ def test_output_is_independent_of_batch_and_padding(librispeech_sample):
             assert torch.allclose(alone[0, :n], noisy_out[b, :n], atol=1e-5)
     # each frame is a log-distribution over the vocabulary
     assert torch.allclose(batch_out.exp().sum(-1), torch.ones(batch_out.shape[:2]), atol=1e-4)
+
+
+def test_training_gradients_do_not_depend_on_the_batch(librispeech_sample):
+    """Training runs the LSTM over padded batches (oneDNN on a CPU, asr.model.bilstm): the gradient of a
+    batch must be the sum of its utterances' gradients, each computed alone without padding."""
+    extractor = FeatureExtractor(FeatureConfig(n_mels=40))
+    paths = sorted(librispeech_sample.glob("test-clean/*/*/*.flac"))[:3]
+    feats = [extractor(torch.from_numpy(load_audio(p))) for p in paths]
+    lengths = torch.tensor([f.shape[0] for f in feats])
+    torch.manual_seed(0)
+    model = AcousticModel(ModelConfig(hidden_size=24, num_layers=2, dropout=0.0), input_dim=40, vocab_size=29).train()
+
+    def gradients(batch, batch_lengths):
+        model.zero_grad()
+        out, out_lengths = model(batch, batch_lengths)
+        valid = torch.arange(out.shape[1])[None, :] < out_lengths[:, None]
+        (out[:, :, 5] * valid).sum().backward()  # padded frames contribute nothing
+        return [p.grad.clone() for p in model.parameters()]
+
+    together = gradients(torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), lengths)
+    alone = [gradients(f[None], lengths[b:b + 1]) for b, f in enumerate(feats)]
+    for i, g in enumerate(together):
+        expected = sum(a[i] for a in alone)
+        assert torch.allclose(g, expected, rtol=1e-3, atol=1e-4 * expected.abs().max().item())
