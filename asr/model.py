@@ -61,12 +61,13 @@ def bilstm(lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Ten
 
     Each layer runs its two directions as padded unidirectional LSTMs, the backward one over each
     sequence reversed within its length, so that padding only ever follows an utterance's frames and
-    the result is the packed-sequence result. Padded input takes PyTorch's oneDNN LSTM on a CPU
-    (packed sequences take its step-by-step kernel: over 10x slower to train on 2 cores, see
-    recipes/default/README.md). A quantised LSTM (`quantize_int8`) keeps packed sequences."""
+    the result is the packed-sequence result. On a CPU padded input takes PyTorch's oneDNN LSTM
+    (packed sequences take its step-by-step kernel: 4.6x slower to train on 2 cores, see
+    recipes/default/README.md). A GPU keeps packed sequences (cuDNN runs them natively, and would copy
+    the weights of a layer called alone), as does a quantised LSTM (`quantize_int8`)."""
     if x.shape[1] == 0:  # only utterances without frames: one zero step whose output their length (0) hides
         x = nn.functional.pad(x, [0, 0, 0, 1])
-    if not isinstance(lstm, nn.LSTM):
+    if not isinstance(lstm, nn.LSTM) or x.device.type != "cpu":
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
                                                    enforce_sorted=False)
         return nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])[0]

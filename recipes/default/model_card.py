@@ -48,15 +48,19 @@ def source_of(path: str) -> str:
     return "fsdd" if "/fsdd/" in path else "other"
 
 
-def data_lines(manifests: list[str]) -> tuple[list[str], float, int]:
+def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, int]]:
     """Per-source table of the training manifests (hours before speed perturbation, speakers; an
-    utterance listed in several manifests counts once)."""
+    utterance listed in several manifests counts once), and the sources listed more than once
+    (source -> times per epoch)."""
     seconds, speakers = defaultdict(float), defaultdict(set)
-    factors, seen = set(), set()
+    factors, seen, listed = set(), set(), defaultdict(int)
     for line in (line for manifest in manifests for line in open(manifest, encoding="utf-8")):
         u = json.loads(line)
         factors.add(u.get("speed", 1.0))
-        if u.get("speed", 1.0) != 1.0 or u["path"] in seen:
+        if u.get("speed", 1.0) != 1.0:
+            continue
+        listed[u["path"]] += 1
+        if u["path"] in seen:
             continue
         seen.add(u["path"])
         src = source_of(u["path"])
@@ -68,7 +72,11 @@ def data_lines(manifests: list[str]) -> tuple[list[str], float, int]:
         lines.append(f"| {name} | {secs / 3600:.2f} | {len(speakers[src])} | {licence} |")
     total = sum(seconds.values()) / 3600
     lines.append(f"| all | {total:.2f} | {sum(len(s) for s in speakers.values())} | |")
-    return lines, total, len(factors)
+    repeated = {}
+    for path, times in listed.items():
+        if times > 1:
+            repeated[source_of(path)] = max(times, repeated.get(source_of(path), 0))
+    return lines, total, len(factors), repeated
 
 
 def lineage(meta: dict) -> list[dict]:
@@ -100,7 +108,7 @@ def main() -> None:
     log = [json.loads(l) for l in open(os.path.join(exp, "train_log.jsonl"), encoding="utf-8") if l.strip()]
     results = json.load(open(os.path.join(exp, "results", "results.json"), encoding="utf-8"))
     table = open(os.path.join(exp, "results", "table.md"), encoding="utf-8").read().strip()
-    sources, hours, n_factors = data_lines(config["train_data"])
+    sources, hours, n_factors, repeated = data_lines(config["train_data"])
     chain = lineage(meta)
     if not chain and config.get("init_from") and os.path.exists(config["init_from"]):
         chain = [{"path": config["init_from"], **load_model_file(config["init_from"]).metadata}]
@@ -136,13 +144,16 @@ def main() -> None:
             f"{len(chain) + 1}. **Real speech, round {len(chain)}** (this model): {hours:.2f} h of real recordings "
             "(below)"
             + (f", speed-perturbed {n_factors} ways (0.9/1.0/1.1, Ko et al. 2015)" if n_factors > 1 else "")
-            + f": {meta.get('train_hours', 0):.1f} h per epoch.",
+            + "".join(f", {SOURCES.get(src, (src,))[0].split(' (')[0]} listed {times} times"
+                      for src, times in sorted(repeated.items()))
+            + f": {meta.get('train_hours', 0):.1f} h per epoch "
+            f"({', '.join(os.path.basename(p) for p in config['train_data'])}).",
         ]
     else:
         lines += [f"Trained from scratch on {hours:.2f} h of real recordings ({meta.get('train_hours', 0):.1f} h per "
                   "epoch with speed perturbation)."]
     lines += [
-        f"   {done} epochs ({log[-1]['step']} steps)"
+        f"   {done} epoch{'s' if done != 1 else ''} ({log[-1]['step']} steps)"
         + (f" of {planned} planned" if done < planned else "")
         + f", batches of up to {config['max_batch_seconds']:g} s of audio, AdamW, peak learning rate "
         f"{config['optim']['lr']:g} after {config['optim']['warmup_steps']} warm-up steps, {config['optim']['schedule']} "
@@ -162,7 +173,7 @@ def main() -> None:
         "",
         "Greedy decoding unless stated; PocketSphinx 5.1.1 (its own en-us acoustic model, dictionary and "
         "language model) decoded the same audio in the same run. Command: "
-        "`python recipes/default/decode.py asr/pretrained/default.pt exp/default/results` "
+        f"`python recipes/default/decode.py {os.path.join(exp, 'best_model.pt')} {os.path.join(exp, 'results')}` "
         "(stage 4 of the recipe).",
         "",
         table,
