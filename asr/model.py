@@ -73,6 +73,7 @@ def bilstm(lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Ten
         return nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])[0]
     per_direction = 4 if lstm.bias else 2
     weights = lstm._flat_weights
+    h0 = x.new_zeros(1, x.shape[0], lstm.hidden_size)  # zero initial state, hidden and cell alike
     for layer in range(lstm.num_layers):
         if layer > 0:
             x = nn.functional.dropout(x, lstm.dropout, lstm.training)
@@ -80,7 +81,6 @@ def bilstm(lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Ten
         for direction in (0, 1):
             first = (2 * layer + direction) * per_direction
             inputs = x if direction == 0 else reverse_within(x, lengths)
-            h0 = x.new_zeros(1, x.shape[0], lstm.hidden_size)
             y = torch._VF.lstm(inputs, (h0, h0), weights[first:first + per_direction], lstm.bias, 1, 0.0,
                                lstm.training, False, True)[0]
             outputs.append(y if direction == 0 else reverse_within(y, lengths))

@@ -53,16 +53,15 @@ def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, i
     utterance listed in several manifests counts once), and the sources listed more than once
     (source -> times per epoch)."""
     seconds, speakers = defaultdict(float), defaultdict(set)
-    factors, seen, listed = set(), set(), defaultdict(int)
+    factors, listed = set(), defaultdict(int)
     for line in (line for manifest in manifests for line in open(manifest, encoding="utf-8")):
         u = json.loads(line)
         factors.add(u.get("speed", 1.0))
         if u.get("speed", 1.0) != 1.0:
             continue
         listed[u["path"]] += 1
-        if u["path"] in seen:
+        if listed[u["path"]] > 1:
             continue
-        seen.add(u["path"])
         src = source_of(u["path"])
         seconds[src] += u["duration"]
         speakers[src].add(u["speaker"])
@@ -72,10 +71,10 @@ def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, i
         lines.append(f"| {name} | {secs / 3600:.2f} | {len(speakers[src])} | {licence} |")
     total = sum(seconds.values()) / 3600
     lines.append(f"| all | {total:.2f} | {sum(len(s) for s in speakers.values())} | |")
-    repeated = {}
+    repeated = defaultdict(int)
     for path, times in listed.items():
         if times > 1:
-            repeated[source_of(path)] = max(times, repeated.get(source_of(path), 0))
+            repeated[source_of(path)] = max(times, repeated[source_of(path)])
     return lines, total, len(factors), repeated
 
 
