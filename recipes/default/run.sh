@@ -31,7 +31,7 @@ round_list=(
   "$conf/units.yaml train_nosp.jsonl"                               # 2 epochs, all 14.4 h once each
   "$conf/converge.yaml train.jsonl train_librispeech.jsonl"         # to convergence, LibriSpeech twice
 )
-rounds=3  # the shipped model: rounds 1-3 (round 3 after 3 of its 4 epochs so far: recipes/default/README.md)
+rounds=3  # the shipped model: rounds 1-3 (round 3 after 2 of its 4 epochs so far: recipes/default/README.md)
 config=""
 init=""
 data=data/real
