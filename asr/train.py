@@ -67,7 +67,8 @@ class TrainConfig:
     train_data: list[str] = field(default_factory=list)  # LibriSpeech-layout folders or .jsonl manifests
     valid_data: list[str] = field(default_factory=list)
     out_dir: str = "exp/run"
-    epochs: int = 20
+    epochs: int = 20  # the epochs the learning-rate schedule spans
+    stop_epoch: int = 0  # end the run after this many of them (a round cut short); 0: all `epochs`
     max_batch_seconds: float = 160.0  # padded audio per batch
     max_batch_size: int = 32
     max_utterance_seconds: float = 30.0  # longer utterances are skipped
@@ -96,6 +97,8 @@ class TrainConfig:
             raise ConfigError("train_data is empty: give at least one LibriSpeech-layout folder or manifest")
         if self.epochs <= 0:
             raise ConfigError(f"epochs must be positive, got {self.epochs}")
+        if not 0 <= self.stop_epoch <= self.epochs:
+            raise ConfigError(f"stop_epoch must be 0 (all epochs) to epochs ({self.epochs}), got {self.stop_epoch}")
         if self.max_batch_seconds <= 0 or self.max_batch_size <= 0:
             raise ConfigError("max_batch_seconds and max_batch_size must be positive")
         if self.threads < 0 or self.num_workers < 0:
@@ -478,8 +481,10 @@ class Trainer:
         return float(per_utterance.detach().mean())
 
     def run(self, resume: bool = False, max_steps: int | None = None) -> TrainResult:
-        """Train to cfg.epochs (or stop after `max_steps` more steps, for tests and time slices)."""
+        """Train to cfg.stop_epoch or cfg.epochs (or stop after `max_steps` more steps, for tests and
+        time slices)."""
         cfg = self.cfg
+        last_epoch = cfg.stop_epoch or cfg.epochs
         os.makedirs(cfg.out_dir, exist_ok=True)
         if resume:
             if not os.path.exists(self.checkpoint_path):
@@ -488,7 +493,7 @@ class Trainer:
             self.log(f"resumed from {self.checkpoint_path}: epoch {self.epoch + 1}, step {self.step}")
         elif os.path.exists(self.checkpoint_path):
             raise ConfigError(f"{self.checkpoint_path} exists: pass --resume to continue it, or choose another out_dir")
-        if cfg.cache_features and self.epoch < cfg.epochs:  # a finished run resumed has nothing to compute
+        if cfg.cache_features and self.epoch < last_epoch:  # a finished run resumed has nothing to compute
             self.fill_feature_caches()
         if not resume:  # a checkpoint carries its weights and normalisation
             if cfg.init_from:
@@ -518,7 +523,7 @@ class Trainer:
         last_loss = float("nan")
         stopped = False
         with _StopFlag() as stop:
-            while self.epoch < cfg.epochs and not stopped:
+            while self.epoch < last_epoch and not stopped:
                 self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch)
                 # A private generator: creating a loader would otherwise draw from the global RNG,
                 # at a different moment when resuming mid-epoch.

@@ -1,6 +1,7 @@
 """Training: the loss falls, checkpoints resume exactly, the best model is a standalone file."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -56,6 +57,23 @@ def test_resume_continues_exactly(tmp_path, digits_corpus):
     assert [json.loads(l)["epoch"] for l in log_lines] == [1, 2, 3, 4]
 
 
+def test_a_round_cut_short_keeps_the_planned_schedule(tmp_path, digits_corpus):
+    """stop_epoch ends the run after that epoch, on the schedule planned for all `epochs`: the model
+    a 4-epoch run has after epoch 2, and `--resume` without it goes on to the end as if never cut."""
+    cut = train(small_config(digits_corpus, tmp_path / "cut", stop_epoch=2), log=quiet)
+    assert cut.epochs_done == 2 and cut.steps == 6 and not cut.stopped_early
+    sliced = train(small_config(digits_corpus, tmp_path / "sliced"), max_steps=6, log=quiet)
+    a = safe_load(str(tmp_path / "cut" / "checkpoint.pt"), CHECKPOINT_FORMAT)
+    b = safe_load(str(tmp_path / "sliced" / "checkpoint.pt"), CHECKPOINT_FORMAT)
+    assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"] > 0.003 * 0.05
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    rest = train(small_config(digits_corpus, tmp_path / "cut"), resume=True, log=quiet)
+    assert rest.epochs_done == 4 and rest.steps == 12
+    with pytest.raises(ConfigError, match="stop_epoch"):
+        small_config(digits_corpus, tmp_path / "bad", stop_epoch=5).validate()
+
+
 def test_loss_falls(tmp_path, digits_corpus):
     result = train(small_config(digits_corpus, tmp_path / "c", epochs=8, use_specaugment="false"), log=quiet)
     losses = [h["train_loss"] for h in result.history]
@@ -68,6 +86,13 @@ def test_training_refuses_to_overwrite_or_resume_mismatched(tmp_path, digits_cor
         train(small_config(digits_corpus, tmp_path / "d", epochs=1), log=quiet)
     with pytest.raises(ConfigError, match="model config differs"):
         train(small_config(digits_corpus, tmp_path / "d", epochs=2, **{"model.hidden_size": 32}), resume=True, log=quiet)
+
+
+@pytest.mark.parametrize("config", sorted(str(p) for p in (Path(__file__).parents[1] / "recipes").glob("*/conf/*.yaml")))
+def test_every_recipe_config_loads(config):
+    """A recipe's config names only keys that exist, with values in range (a stage that fails on its
+    config after an hour of the stages before it is a broken recipe)."""
+    load_config(TrainConfig, config).validate()
 
 
 def test_config_errors_are_one_line(tmp_path):
