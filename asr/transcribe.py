@@ -415,7 +415,7 @@ def evaluate(
 
 def tune_language_model(
     recognizer: Recognizer, utterances: Iterable, lm: str, lm_weights: Sequence[float], word_scores: Sequence[float],
-    beam_size: int = 32, lexicon: str | None = None, batch_seconds: float | None = None,
+    beam_size: int | None = None, lexicon: str | None = None, batch_seconds: float | None = None,
     unk_scores: Sequence[float] = (float("-inf"),),
 ) -> list[dict]:
     """WER/CER of beam search for every (lm_weight, word_score, unk_score); the network runs once.
@@ -428,7 +428,8 @@ def tune_language_model(
         for score in word_scores:
             for unk in unk_scores:
                 decoder = Decoder(recognizer.vocab, DecoderConfig(
-                    kind="beam", beam_size=beam_size, lm=lm, lexicon=lexicon, lm_weight=weight, word_score=score,
+                    kind="beam", beam_size=beam_size or DecoderConfig.beam_size, lm=lm, lexicon=lexicon,
+                    lm_weight=weight, word_score=score,
                     unk_score=unk))
                 counter = ErrorCounter()
                 for chunk, log_probs, lengths in outputs:

@@ -67,7 +67,8 @@ def decoder_options(func):
                      help="Beam search (with the language model) or greedy CTC (raw speed, no language model). "
                           "Default: beam search with the shipped language model when it is installed (or --lm, "
                           "--lexicon, --hotword, --nbest > 1 is given), else greedy."),
-        click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option("--beam-size", type=click.IntRange(min=1), default=None,
+                     help="Hypotheses kept by beam search (default: 128)."),
         click.option("--lm", "lm_path", default=None, metavar="PATH|none",
                      help="Word n-gram language model (ARPA or KenLM binary). Default: the one shipped with asr "
                           "(or $ASR_LM); 'none': no language model."),
@@ -104,7 +105,8 @@ def make_decoder(recognizer, decoder: str | None, beam_size: int, lm_path, lexic
                                            ("--hotword", hotwords), ("--nbest", nbest > 1)) if given]
     if decoder == "greedy" and needs_beam:
         raise click.UsageError(f"{needs_beam[0]} needs beam search; drop --decoder greedy")
-    cfg = DecoderConfig(kind=decoder, beam_size=beam_size, lm=DEFAULT_LM if lm_path is None else lm_path,
+    cfg = DecoderConfig(kind=decoder, beam_size=beam_size or DecoderConfig.beam_size,
+                        lm=DEFAULT_LM if lm_path is None else lm_path,
                         lexicon=lexicon, lm_weight=lm_weight, word_score=word_score, unk_score=unk_score,
                         hotwords=list(hotwords), nbest=nbest)
     return Decoder(recognizer.vocab, cfg)
@@ -386,7 +388,8 @@ def _floats(text: str, name: str) -> list[float]:
 @click.option("--word-scores", default="-2,-1,0,1", show_default=True, help="Comma-separated grid.")
 @click.option("--unk-scores", default="none", show_default=True,
               help="Comma-separated grid of unknown-word scores ('none': words outside the vocabulary are not allowed).")
-@click.option("--beam-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--beam-size", type=click.IntRange(min=1), default=None,
+              help="Hypotheses kept by beam search (default: the default decoding's, 128).")
 @click.option("--save", is_flag=True,
               help="Store the best values in the LM's metadata (NAME.json beside it) as its defaults.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole grid as JSON.")
