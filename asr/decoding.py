@@ -23,6 +23,10 @@ DEFAULT_LM = "default"  # DecoderConfig.lm: the shipped language model when one 
 NO_LM = "none"
 DEFAULT_LM_PATH = os.path.join(os.path.dirname(__file__), "pretrained", "lm.bin")
 FALLBACK_LM_WEIGHT, FALLBACK_WORD_SCORE, FALLBACK_UNK_SCORE = 0.5, 0.0, float("-inf")
+# hypotheses the beam search keeps by default; the default decoding's WER on the dev sets with the
+# round-4 model: beam 32 46.7 %, 64 44.8 %, 128 44.2 % (RTF 0.016 on 1 core beside a training job;
+# recipes/lm/README.md)
+DEFAULT_BEAM_SIZE = 128
 
 
 def default_lm_path() -> str | None:
@@ -66,9 +70,7 @@ class DecoderConfig:
     """
 
     kind: str | None = None  # greedy | beam; None: beam when there is an LM, lexicon, hotword or n-best > 1
-    # hypotheses kept; the default decoding's WER on the dev sets with the round-4 model: beam 32 46.7 %,
-    # 64 44.8 %, 128 44.2 % (RTF 0.016 on 1 core beside a training job); recipes/lm/README.md
-    beam_size: int = 128
+    beam_size: int | None = None  # hypotheses kept; None: DEFAULT_BEAM_SIZE
     beam_threshold: float = 25.0
     lm: str | None = DEFAULT_LM  # ARPA (.arpa, .arpa.gz) or KenLM binary; 'default'; None or 'none': no LM
     lexicon: str | None = None  # lines 'word w o r d |'; default: the LM's vocabulary
@@ -101,7 +103,8 @@ class DecoderConfig:
         for key in weights:
             if getattr(self, key) is not None:
                 weights[key] = getattr(self, key)
-        return replace(self, kind=kind, lm=lm, **weights)
+        beam_size = DEFAULT_BEAM_SIZE if self.beam_size is None else self.beam_size
+        return replace(self, kind=kind, lm=lm, beam_size=beam_size, **weights)
 
     def validate(self, units: str = "chars") -> None:
         """`units`: the model's (a phone model's greedy decoding may name the lexicon it walks)."""

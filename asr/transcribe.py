@@ -428,7 +428,7 @@ def tune_language_model(
         for score in word_scores:
             for unk in unk_scores:
                 decoder = Decoder(recognizer.vocab, DecoderConfig(
-                    kind="beam", beam_size=beam_size or DecoderConfig.beam_size, lm=lm, lexicon=lexicon,
+                    kind="beam", beam_size=beam_size, lm=lm, lexicon=lexicon,
                     lm_weight=weight, word_score=score,
                     unk_score=unk))
                 counter = ErrorCounter()

@@ -105,7 +105,7 @@ def make_decoder(recognizer, decoder: str | None, beam_size: int, lm_path, lexic
                                            ("--hotword", hotwords), ("--nbest", nbest > 1)) if given]
     if decoder == "greedy" and needs_beam:
         raise click.UsageError(f"{needs_beam[0]} needs beam search; drop --decoder greedy")
-    cfg = DecoderConfig(kind=decoder, beam_size=beam_size or DecoderConfig.beam_size,
+    cfg = DecoderConfig(kind=decoder, beam_size=beam_size,
                         lm=DEFAULT_LM if lm_path is None else lm_path,
                         lexicon=lexicon, lm_weight=lm_weight, word_score=word_score, unk_score=unk_score,
                         hotwords=list(hotwords), nbest=nbest)
