@@ -24,9 +24,9 @@ NO_LM = "none"
 DEFAULT_LM_PATH = os.path.join(os.path.dirname(__file__), "pretrained", "lm.bin")
 FALLBACK_LM_WEIGHT, FALLBACK_WORD_SCORE, FALLBACK_UNK_SCORE = 0.5, 0.0, float("-inf")
 # hypotheses the beam search keeps by default; the default decoding's WER on the dev sets with the
-# round-4 model: beam 32 46.7 %, 64 44.8 %, 128 44.2 % (RTF 0.016 on 1 core beside a training job;
-# recipes/lm/README.md)
-DEFAULT_BEAM_SIZE = 128
+# round-4 model (LM weight 2, word score 1): beam 128 43.9 %, 192 43.0 %, 256 43.0 % (RTF 0.016,
+# 0.019, 0.023 on 1 core beside a training job; recipes/lm/README.md)
+DEFAULT_BEAM_SIZE = 192
 
 
 def default_lm_path() -> str | None:

@@ -68,7 +68,7 @@ def decoder_options(func):
                           "Default: beam search with the shipped language model when it is installed (or --lm, "
                           "--lexicon, --hotword, --nbest > 1 is given), else greedy."),
         click.option("--beam-size", type=click.IntRange(min=1), default=None,
-                     help="Hypotheses kept by beam search (default: 128)."),
+                     help="Hypotheses kept by beam search (default: 192)."),
         click.option("--lm", "lm_path", default=None, metavar="PATH|none",
                      help="Word n-gram language model (ARPA or KenLM binary). Default: the one shipped with asr "
                           "(or $ASR_LM); 'none': no language model."),
@@ -389,7 +389,7 @@ def _floats(text: str, name: str) -> list[float]:
 @click.option("--unk-scores", default="none", show_default=True,
               help="Comma-separated grid of unknown-word scores ('none': words outside the vocabulary are not allowed).")
 @click.option("--beam-size", type=click.IntRange(min=1), default=None,
-              help="Hypotheses kept by beam search (default: the default decoding's, 128).")
+              help="Hypotheses kept by beam search (default: the default decoding's, 192).")
 @click.option("--save", is_flag=True,
               help="Store the best values in the LM's metadata (NAME.json beside it) as its defaults.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole grid as JSON.")

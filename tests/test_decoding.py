@@ -37,7 +37,7 @@ def test_beam_search_lm_hotwords_and_outputs(trained_model, digits_corpus, tmp_p
     assert proc.returncode == 0, proc.stderr.decode()
     stem = files[2].stem
     result = json.loads((out / f"{stem}.json").read_text())
-    assert result["text"] == "two" and result["decoder"] == "beam" and result["beam_size"] == 128
+    assert result["text"] == "two" and result["decoder"] == "beam" and result["beam_size"] == 192
     seg = result["segments"][0]
     assert len(seg["nbest"]) == 3 and seg["nbest"][0]["text"] == "two" != seg["nbest"][1]["text"]
     assert seg["nbest"][0]["score"] >= seg["nbest"][1]["score"] >= seg["nbest"][2]["score"]

@@ -48,16 +48,18 @@ def source_of(path: str) -> str:
     return "fsdd" if "/fsdd/" in path else "other"
 
 
-def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, int]]:
+def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, int], set[str]]:
     """Per-source table of the training manifests (hours before speed perturbation, speakers; an
-    utterance listed in several manifests counts once), and the sources listed more than once
-    (source -> times per epoch)."""
+    utterance listed in several manifests counts once), the number of speed factors, the sources
+    listed more than once (source -> times per epoch) and, when only some sources are speed-perturbed,
+    which (else empty)."""
     seconds, speakers = defaultdict(float), defaultdict(set)
-    factors, listed = set(), defaultdict(int)
+    factors, listed, perturbed = set(), defaultdict(int), set()
     for line in (line for manifest in manifests for line in open(manifest, encoding="utf-8")):
         u = json.loads(line)
         factors.add(u.get("speed", 1.0))
         if u.get("speed", 1.0) != 1.0:
+            perturbed.add(source_of(u["path"]))
             continue
         listed[u["path"]] += 1
         if listed[u["path"]] > 1:
@@ -75,7 +77,7 @@ def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, i
     for path, times in listed.items():
         if times > 1:
             repeated[source_of(path)] = max(times, repeated[source_of(path)])
-    return lines, total, len(factors), repeated
+    return lines, total, len(factors), repeated, sorted(perturbed) if perturbed != set(seconds) else []
 
 
 def lineage(meta: dict) -> list[dict]:
@@ -92,7 +94,7 @@ def round_line(number: int, meta: dict) -> str:
     """One earlier round of training on real speech, as its model file recorded it."""
     data = ", ".join(os.path.basename(p) for p in meta.get("train_data", []))
     return (f"{number}. **Real speech, round {number - 1}**: "
-            f"{meta.get('train_hours', 0):.1f} h per epoch ({data}), {meta.get('epochs')} epochs "
+            f"{meta.get('train_hours', 0):.1f} h per epoch ({data}), {meta.get('epochs')} epoch{'s' if meta.get('epochs') != 1 else ''} "
             f"({meta.get('steps')} steps) on {meta.get('trained_on', 'an unrecorded machine')}, "
             f"{meta.get('created', '')[:10]}.")
 
@@ -107,7 +109,7 @@ def main() -> None:
     log = [json.loads(l) for l in open(os.path.join(exp, "train_log.jsonl"), encoding="utf-8") if l.strip()]
     results = json.load(open(os.path.join(exp, "results", "results.json"), encoding="utf-8"))
     table = open(os.path.join(exp, "results", "table.md"), encoding="utf-8").read().strip()
-    sources, hours, n_factors, repeated = data_lines(config["train_data"])
+    sources, hours, n_factors, repeated, perturbed_only = data_lines(config["train_data"])
     chain = lineage(meta)
     if not chain and config.get("init_from") and os.path.exists(config["init_from"]):
         chain = [{"path": config["init_from"], **load_model_file(config["init_from"]).metadata}]
@@ -142,7 +144,8 @@ def main() -> None:
             *(round_line(n, m) for n, m in enumerate(chain[1:], start=2)),
             f"{len(chain) + 1}. **Real speech, round {len(chain)}** (this model): {hours:.2f} h of real recordings "
             "(below)"
-            + (f", speed-perturbed {n_factors} ways (0.9/1.0/1.1, Ko et al. 2015)" if n_factors > 1 else "")
+            + (f", {' and '.join(SOURCES.get(src, (src,))[0].split(' (')[0] for src in perturbed_only) or 'all'}"
+               f" speed-perturbed {n_factors} ways (0.9/1.0/1.1, Ko et al. 2015)" if n_factors > 1 else "")
             + "".join(f", {SOURCES.get(src, (src,))[0].split(' (')[0]} listed {times} times"
                       for src, times in sorted(repeated.items()))
             + f": {meta.get('train_hours', 0):.1f} h per epoch "
