@@ -48,7 +48,7 @@ def source_of(path: str) -> str:
     return "fsdd" if "/fsdd/" in path else "other"
 
 
-def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, int], set[str]]:
+def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, int], list[str]]:
     """Per-source table of the training manifests (hours before speed perturbation, speakers; an
     utterance listed in several manifests counts once), the number of speed factors, the sources
     listed more than once (source -> times per epoch) and, when only some sources are speed-perturbed,
