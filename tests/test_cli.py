@@ -93,3 +93,16 @@ def test_help_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
     proc = subprocess.run([sys.executable, "-m", "cli.main", "--help"], cwd=REPO, capture_output=True)
     assert proc.returncode == 0 and b"transcribe" in proc.stdout and b"evaluate" in proc.stdout
+
+
+def test_help_states_the_default_beam_size():
+    """The CLI keeps torch out of its start-up, so its help says the default beam size as text: it must be
+    the one decoding uses."""
+    from asr.decoding import DEFAULT_BEAM_SIZE
+
+    for command in (["transcribe"], ["evaluate"], ["stream"], ["lm", "tune"]):
+        proc = subprocess.run([sys.executable, "-m", "cli.main", *command, "--help"], cwd=REPO, capture_output=True)
+        assert proc.returncode == 0, proc.stderr.decode()
+        help_text = " ".join(proc.stdout.decode().split())
+        beam_help = help_text.split("--beam-size", 1)[1].split(" --", 1)[0]
+        assert f"{DEFAULT_BEAM_SIZE})" in beam_help, (command, beam_help)
