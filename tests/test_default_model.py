@@ -44,7 +44,7 @@ def test_readme_quotes_what_the_main_command_prints():
 def test_transcribe_real_voices_it_never_heard(librispeech_sample):
     """Eight LibriSpeech test-clean utterances of five speakers, none of them in training, greedy and
     with the default decoding (beam search + the shipped LM). The limits sit just above what the
-    shipped model measures (WER 0.48 greedy, 0.25 by default: `asr evaluate
+    shipped model measures (WER 0.47 greedy, 0.23 by default: `asr evaluate
     ../shared/data/librispeech-sample/test-clean [--decoder greedy] --json`); a broken model,
     LM or pipeline scores near 1."""
     from asr.data import scan_librispeech
@@ -60,7 +60,7 @@ def test_transcribe_real_voices_it_never_heard(librispeech_sample):
         for u, h in zip(utts, hyps, strict=True):
             counter.add(u.text, h)
         wer[name] = counter.wer
-    assert wer["greedy"] <= 0.55 and wer["default"] <= 0.33, wer
+    assert wer["greedy"] <= 0.55 and wer["default"] <= 0.30, wer
     assert wer["default"] < wer["greedy"], wer
 
 

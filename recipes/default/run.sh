@@ -32,8 +32,9 @@ round_list=(
   "$conf/converge.yaml train.jsonl train_librispeech.jsonl"         # 3 of 4 planned epochs, LibriSpeech twice
   "$conf/anneal.yaml train.jsonl train_librispeech.jsonl"           # 1 of 2 planned epochs, a lower learning rate
   "$conf/weighting.yaml train_nosp.jsonl train_librispeech.jsonl"   # 2 epochs, LibriSpeech 4 times as often
+  "$conf/settle.yaml train_nosp.jsonl train_librispeech.jsonl"      # 1 epoch of the same at a low rate
 )
-rounds=5  # the shipped model: rounds 1-5 (recipes/default/README.md)
+rounds=6  # the shipped model: rounds 1-6 (recipes/default/README.md)
 config=""
 init=""
 data=data/real
