@@ -48,6 +48,11 @@ def source_of(path: str) -> str:
     return "fsdd" if "/fsdd/" in path else "other"
 
 
+def short_name(src: str) -> str:
+    """A source's name without its parenthesised description: "LibriSpeech train-clean-5"."""
+    return SOURCES.get(src, (src,))[0].split(" (")[0]
+
+
 def data_lines(manifests: list[str]) -> tuple[list[str], float, int, dict[str, int], list[str]]:
     """Per-source table of the training manifests (hours before speed perturbation, speakers; an
     utterance listed in several manifests counts once), the number of speed factors, the sources
@@ -144,9 +149,9 @@ def main() -> None:
             *(round_line(n, m) for n, m in enumerate(chain[1:], start=2)),
             f"{len(chain) + 1}. **Real speech, round {len(chain)}** (this model): {hours:.2f} h of real recordings "
             "(below)"
-            + (f", {' and '.join(SOURCES.get(src, (src,))[0].split(' (')[0] for src in perturbed_only) or 'all'}"
+            + (f", {' and '.join(map(short_name, perturbed_only)) or 'all'}"
                f" speed-perturbed {n_factors} ways (0.9/1.0/1.1, Ko et al. 2015)" if n_factors > 1 else "")
-            + "".join(f", {SOURCES.get(src, (src,))[0].split(' (')[0]} listed {times} times"
+            + "".join(f", {short_name(src)} listed {times} times"
                       for src, times in sorted(repeated.items()))
             + f": {meta.get('train_hours', 0):.1f} h per epoch "
             f"({', '.join(os.path.basename(p) for p in config['train_data'])}).",
