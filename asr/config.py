@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from typing import Any, TypeVar
@@ -104,7 +105,17 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_yaml(path: str) -> dict:
+def merge(base: dict, delta: dict) -> dict:
+    """`base` with `delta` laid over it: sections merge key by key, any other value replaces."""
+    out = dict(base)
+    for key, value in delta.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_yaml(path: str, _including: tuple[str, ...] = ()) -> dict:
+    """A YAML mapping of config keys. `base: FILE` (a path relative to this file) inherits FILE's keys,
+    which this file's keys override (`merge`), so that a config can be a few lines of delta."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
@@ -121,7 +132,15 @@ def load_yaml(path: str) -> dict:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
-    return data
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must name a config file, got {base!r}")
+    base_path = os.path.join(os.path.dirname(path), base)
+    if os.path.realpath(base_path) in _including + (os.path.realpath(path),):
+        raise ConfigError(f"{path}: base {base} includes itself")
+    return merge(load_yaml(base_path, _including + (os.path.realpath(path),)), data)
 
 
 def load_config(cls: type[T], path: str | None, overrides: list[str] | tuple[str, ...] = ()) -> T:

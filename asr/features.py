@@ -245,3 +245,17 @@ def spec_augment(
         start = randint(frames - width + 1)
         out[start : start + width, :] = fill
     return out
+
+
+def augment_batch(feats: torch.Tensor, lengths: torch.Tensor, config: SpecAugmentConfig, features: FeatureConfig,
+                  fill: torch.Tensor) -> torch.Tensor:
+    """A training batch (batch, frames, dim), augmented: one vocal-tract warp factor per utterance (up to
+    config.warp_range), then SpecAugment's masks within each utterance's frames. Draws from torch's global
+    generator, which training checkpoints carry."""
+    feats = feats.clone()
+    if config.warp_range:
+        alphas = 1.0 + config.warp_range * (2.0 * torch.rand(len(feats)) - 1.0)
+        feats = frequency_warp(feats, features, alphas)
+    for b, n in enumerate(lengths.tolist()):
+        feats[b, :n] = spec_augment(feats[b, :n], config, fill)
+    return feats

@@ -1,9 +1,13 @@
-"""Word and character error rates (Levenshtein distance over tokens)."""
+"""Word and character error rates (Levenshtein distance over tokens), on normalised text: both sides
+go through `asr.text.normalize_transcript`, so case and punctuation (a restored transcript's) do not
+count and normalised text scores as it is."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
+
+from .text import normalize_transcript
 
 
 def edit_distance(ref: Sequence, hyp: Sequence) -> int:
@@ -30,6 +34,7 @@ class ErrorCounter:
     utterances: int = 0
 
     def add(self, ref: str, hyp: str) -> None:
+        ref, hyp = normalize_transcript(ref), normalize_transcript(hyp)
         self.word_errors += edit_distance(ref.split(), hyp.split())
         self.words += len(ref.split())
         self.char_errors += edit_distance(ref, hyp)

@@ -56,8 +56,10 @@ def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
 
 
-def bilstm(lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """A batch_first bidirectional LSTM over padded x (batch, steps, dim) -> (batch, steps, 2 * hidden).
+def bilstm(lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor, taps: tuple[int, ...] = ()) -> list[torch.Tensor]:
+    """A batch_first bidirectional LSTM over padded x (batch, steps, dim) -> [(batch, steps, 2 * hidden)]:
+    the top layer's output, then the outputs of the layers (1-based) listed in `taps` (training's
+    auxiliary losses read them; such a call always takes the layer-by-layer path below).
 
     Each layer runs its two directions as padded unidirectional LSTMs, the backward one over each
     sequence reversed within its length, so that padding only ever follows an utterance's frames and
@@ -67,13 +69,14 @@ def bilstm(lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Ten
     the weights of a layer called alone), as does a quantised LSTM (`quantize_int8`)."""
     if x.shape[1] == 0:  # only utterances without frames: one zero step whose output their length (0) hides
         x = nn.functional.pad(x, [0, 0, 0, 1])
-    if not isinstance(lstm, nn.LSTM) or x.device.type != "cpu":
+    if not taps and (not isinstance(lstm, nn.LSTM) or x.device.type != "cpu"):
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
                                                    enforce_sorted=False)
-        return nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+        return [nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])[0]]
     per_direction = 4 if lstm.bias else 2
     weights = lstm._flat_weights
     h0 = x.new_zeros(1, x.shape[0], lstm.hidden_size)  # zero initial state, hidden and cell alike
+    tapped = {}
     for layer in range(lstm.num_layers):
         if layer > 0:
             x = nn.functional.dropout(x, lstm.dropout, lstm.training)
@@ -85,7 +88,8 @@ def bilstm(lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Ten
                                lstm.training, False, True)[0]
             outputs.append(y if direction == 0 else reverse_within(y, lengths))
         x = torch.cat(outputs, dim=2)
-    return x
+        tapped[layer + 1] = x
+    return [x] + [tapped[t] for t in taps]
 
 
 class AcousticModel(nn.Module):
@@ -131,16 +135,17 @@ class AcousticModel(nn.Module):
         """Input frames per output frame."""
         return self.config.stack_frames
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """feats (batch, frames, dim), lengths (batch,) -> log_probs (batch, out_frames, vocab), out_lengths."""
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, taps: tuple[int, ...] = ()):
+        """feats (batch, frames, dim), lengths (batch,) -> log_probs (batch, out_frames, vocab), out_lengths,
+        then the outputs of the BiLSTM layers (1-based) named in `taps`, if any (auxiliary training losses)."""
         frames = feats.shape[1]
         x = (feats - self.feature_mean) / self.feature_std
         valid = torch.arange(frames, device=feats.device)[None, :] < lengths[:, None]
         x = stack_frames(x * valid[:, :, None], self.config.stack_frames)  # padding is exactly zero
         out_lengths = self.output_lengths(lengths)
-        y = bilstm(self.lstm, x, out_lengths)
+        y, *tapped = bilstm(self.lstm, x, out_lengths, taps)
         logits = self.output(self.dropout(y))
-        return logits.log_softmax(dim=-1), out_lengths
+        return (logits.log_softmax(dim=-1), out_lengths, *tapped)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

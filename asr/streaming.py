@@ -53,7 +53,9 @@ class StreamingConfig:
 @dataclass
 class StreamEvent:
     """`partial`: the current utterance so far (committed words plus a guess that may change).
-    `final`: words that never change, with absolute times; `end_of_utterance` closes an utterance."""
+    `final`: words that never change, with absolute times; `end_of_utterance` closes an utterance.
+    With punctuation on, a final's `text` has case and punctuation restored (the recogniser's words
+    are in `raw_text` and `words`); partials are the recogniser's words as they are."""
 
     kind: str  # "partial" | "final"
     text: str
@@ -62,17 +64,27 @@ class StreamEvent:
     words: list[Word] = field(default_factory=list)
     end_of_utterance: bool = False
     emitted_at: float = 0.0  # seconds of audio received when the event was made
+    raw_text: str | None = None  # a punctuated final: the recogniser's words
 
     def to_dict(self) -> dict:
-        return {"type": self.kind, "text": self.text, "start": round(self.start, 3), "end": round(self.end, 3),
-                "words": [w.to_dict() for w in self.words], "end_of_utterance": self.end_of_utterance}
+        d = {"type": self.kind, "text": self.text, "start": round(self.start, 3), "end": round(self.end, 3),
+             "words": [w.to_dict() for w in self.words], "end_of_utterance": self.end_of_utterance}
+        if self.raw_text is not None:
+            d["raw_text"] = self.raw_text
+        return d
 
 
 class StreamingRecognizer:
     """Feed audio of any block size; get partial and final events with absolute times."""
 
-    def __init__(self, recognizer, decoder: Decoder | None = None, config: StreamingConfig | None = None):
+    def __init__(self, recognizer, decoder: Decoder | None = None, config: StreamingConfig | None = None,
+                 punctuate: bool = True):
         self.recognizer = recognizer
+        self.punctuator = None  # final segments get case and punctuation (asr.punctuation); partials do not
+        if punctuate:
+            from .punctuation import default_punctuator
+
+            self.punctuator = default_punctuator()
         self.decoder = decoder or recognizer.default_decoder()
         self.decoder.prepare()
         self.config = config or StreamingConfig()
@@ -157,9 +169,15 @@ class StreamingRecognizer:
             groups.append(group)
             for i, group in enumerate(groups):
                 last = i == len(groups) - 1
+                closes = bool(endpoint) or not last
+                raw = " ".join(w.word for w in group)
+                text = raw
+                if self.punctuator is not None:  # the utterance's earlier final words are its left context
+                    text = " ".join(self.punctuator.restore([w.word for w in group], [w.word for w in self.utterance],
+                                                            end=closes))
                 self.utterance.extend(group)
-                events.append(StreamEvent("final", " ".join(w.word for w in group), group[0].start, group[-1].end,
-                                          group, end_of_utterance=bool(endpoint) or not last, emitted_at=now))
+                events.append(StreamEvent("final", text, group[0].start, group[-1].end, group, end_of_utterance=closes,
+                                          emitted_at=now, raw_text=raw if self.punctuator is not None else None))
                 if not last:
                     self.utterance = []
             if endpoint:  # the utterance is over: start afresh after its last word and some of the pause

@@ -1,9 +1,9 @@
-"""Training: CTC loss, AdamW with warm-up and cosine decay, SpecAugment, validation,
-atomic checkpoints, exact resume, best-model export.
-
-Everything that decides the next step (weights, optimiser moments, step and epoch counters,
-position inside the epoch, every random generator) is in the checkpoint, so
-`train(cfg, resume=True)` continues as if never stopped.
+"""Training: the config, and the loop (CTC loss, AdamW with warm-up and cosine decay, validation,
+best-model export) over its parts: checkpoints and exact resume (asr/checkpoint.py: everything that
+decides the next step is in the checkpoint, so `train(cfg, resume=True)` continues as if never
+stopped), distributed helpers (asr/dist.py), batch augmentation (asr/features.py), a network grown
+from a shallower one (asr/grow.py), an auxiliary phone loss (asr/phone_aux.py) and the model file's
+provenance (asr/provenance.py).
 """
 
 from __future__ import annotations
@@ -19,22 +19,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, dist
+from .checkpoint import TrainState, load_checkpoint, save_checkpoint, seed_everything
 from .config import to_dict
 from .data import BucketBatchSampler, UtteranceDataset, collate, load_corpus
 from .decoding import Decoder, DecoderConfig
 from .device import check_device_name, resolve_device
 from .errors import ConfigError, DataError, ModelFileError
-from .features import (FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, frequency_warp,
-                       spec_augment)
+from .features import FeatureConfig, FeatureExtractor, FeatureStats, SpecAugmentConfig, augment_batch
+from .grow import check_growable, grown_state, pass_through
+from .lexicon import Lexicon
 from .metrics import ErrorCounter
 from .model import AcousticModel, ModelConfig
-from .modelfile import (CHECKPOINT_FORMAT, FORMAT_VERSION, ModelBundle, atomic_save, atomic_write_text,
-                        remove_stale_temporaries, safe_load, save_model)
-from .lexicon import Lexicon
+from .modelfile import ModelBundle, atomic_write_text, remove_stale_temporaries, save_model
+from .phone_aux import PhoneAuxConfig, PhoneHead, WithPhoneHead
+from .provenance import provenance
 from .text import UNITS, Vocabulary
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -77,7 +78,8 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes (with cache_features: processes that fill the cache)
     cache_features: bool = False  # compute features once, before the first epoch, and keep them in memory
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:N
-    init_from: str = ""  # start from this model file's weights (fine-tuning); same features and model config
+    init_from: str = ""  # start from this model file's weights (fine-tuning; same features and model config, or
+    #                      fewer layers of the same width: the network grows, asr/grow.py)
     init_output_layer: bool = True  # with init_from: copy its output layer too (when its units are these)
     units: str = "chars"  # output units: chars | phones (words through a pronunciation lexicon)
     lexicon: str = ""  # phones: the pronunciation lexicon (default: CMUdict as shipped in asr/pretrained)
@@ -91,6 +93,7 @@ class TrainConfig:
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     use_specaugment: bool = True
     optim: OptimConfig = field(default_factory=OptimConfig)
+    phone_aux: PhoneAuxConfig = field(default_factory=PhoneAuxConfig)  # an auxiliary phone CTC loss (asr/phone_aux.py)
 
     def validate(self) -> None:
         if not self.train_data:
@@ -114,6 +117,7 @@ class TrainConfig:
         if self.use_specaugment and self.specaugment.warp_range and self.features.kind != "fbank":
             raise ConfigError("specaugment.warp_range needs log-mel features (features.kind: fbank); set it to 0 for mfcc")
         self.optim.validate()
+        self.phone_aux.validate(self.model.num_layers)
 
 
 def describe_device(device: torch.device) -> str:
@@ -122,22 +126,6 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} GPU, {cores}"
     return f"{platform.machine()} CPU, {cores}"
-
-
-def _start_distributed(device: torch.device) -> tuple[int, int, torch.device]:
-    """(world size, rank, device) under torchrun (WORLD_SIZE > 1): joins the process group (NCCL on
-    GPUs, gloo on CPUs), one GPU per local rank. Outside torchrun: (1, 0, device)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 1, 0, device
-    import torch.distributed as dist
-
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return dist.get_world_size(), dist.get_rank(), device
 
 
 def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
@@ -150,30 +138,6 @@ def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
     progress = min(max(step - cfg.warmup_steps, 0) / span, 1.0)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-
-
-def _rng_state() -> dict:
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "python": list(random.getstate()[1]),
-        "python_version": random.getstate()[0],
-        "python_gauss": random.getstate()[2],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), np_state[2], np_state[3], np_state[4]],
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
-    n = state["numpy"]
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
 
 
 class _StopFlag:
@@ -219,11 +183,11 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, log=print):
         cfg.validate()
         self.cfg = cfg
-        self.world, self.rank, self.device = _start_distributed(resolve_device(cfg.device))
+        self.world, self.rank, self.device = dist.start(resolve_device(cfg.device))
         self.log = log if self.rank == 0 else (lambda _msg: None)  # one process speaks and writes
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        _seed_everything(cfg.seed)  # model initialisation depends only on the seed
+        seed_everything(cfg.seed)  # model initialisation depends only on the seed
         self.vocab = Vocabulary.for_units(cfg.units)
         self.lexicon = Lexicon.for_vocab(self.vocab, cfg.lexicon or None, cfg.g2p or None)
         self.extractor = FeatureExtractor(cfg.features)
@@ -233,31 +197,29 @@ class Trainer:
         self.train_set = UtteranceDataset(self.train_utts, self.lexicon, self.extractor, cache=cfg.cache_features)
         self.valid_set = UtteranceDataset(self.valid_utts, self.lexicon, self.extractor, cache=True)
         self.model = AcousticModel(cfg.model, input_dim=cfg.features.dim, vocab_size=self.vocab.size).to(self.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.phone_head = PhoneHead.build(cfg.phone_aux, cfg.model.hidden_size, [u.text for u in self.train_utts],
+                                          cfg.lexicon, cfg.g2p, self.log).to(self.device) if cfg.phone_aux.layer else None
+        # what the optimiser trains: the model, and the phone head beside it (never in the model file)
+        self.network = self.model if self.phone_head is None else WithPhoneHead(self.model, self.phone_head)
+        self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.sampler = BucketBatchSampler(
             [u.duration for u in self.train_utts], cfg.max_batch_seconds, cfg.max_batch_size, shuffle=True,
             seed=cfg.seed, num_replicas=self.world, rank=self.rank,
         )
         # per-utterance losses: the step's loss is their mean over the *global* batch (see train_step)
         self.ctc = torch.nn.CTCLoss(blank=self.vocab.blank, reduction="none", zero_infinity=True)
-        self.network = self.model
         if self.world > 1:  # gradients are averaged over the processes after each backward
             self.network = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.network, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         # bf16 autocast on a GPU and on a CPU (the LSTM's matrix products in bfloat16: faster where the CPU has
         # AVX-512 BF16 or AMX); fp16 on a GPU only (a CPU runs it as fp32)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision) \
             if self.device.type == "cuda" or cfg.precision == "bf16" else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-        self.step = 0
-        self.epoch = 0  # epochs completed
-        self.batch_in_epoch = 0  # batches of the current epoch already done
-        self.best_wer: float | None = None
-        self.history: list[dict] = []
+        self.state = TrainState()
         self.hours = sum(u.duration for u in self.train_utts) / 3600.0
-        self.init_metadata: dict | None = None
-        self.epoch_loss = [0.0, 0]  # sum and count of this epoch's batch losses, so far (checkpointed)
         self._valid_decoder: Decoder | None = None
+        self.provenance = provenance(cfg.train_data) if self.rank == 0 else {}  # commit, command, data hashes
 
     def _load(self, sources: list[str], what: str, filter_long: bool):
         utts = []
@@ -313,24 +275,35 @@ class Trainer:
         self.model.set_normalization(mean, std)
 
     def initialise_from(self, path: str) -> None:
-        """Copy weights and normalisation from a model file with the same features and architecture; its
-        output layer too when its units are these and cfg.init_output_layer (else the layer stays fresh:
-        a character model's encoder can start a phone model)."""
+        """Copy weights and normalisation from a model file with the same features and architecture, or
+        grow this deeper network from a shallower one (asr/grow.py); its output layer too when its units
+        are these and cfg.init_output_layer (else the layer stays fresh: a character model's encoder can
+        start a phone model)."""
         from .modelfile import load_model_file
 
         bundle = load_model_file(path)
-        for section, theirs in (("features", bundle.features), ("model", bundle.model.config)):
-            if to_dict(theirs) != to_dict(getattr(self.cfg, section)):
-                raise ConfigError(f"init_from {path}: its {section} config differs from this one")
-        state = bundle.model.state_dict()
-        if not self.cfg.init_output_layer or bundle.vocab.to_dict() != self.vocab.to_dict():
+        if to_dict(bundle.features) != to_dict(self.cfg.features):
+            raise ConfigError(f"init_from {path}: its features config differs from this one")
+        theirs = bundle.model.config
+        keep_output = self.cfg.init_output_layer and bundle.vocab.to_dict() == self.vocab.to_dict()
+        if to_dict(theirs) == to_dict(self.cfg.model):
+            state = bundle.model.state_dict()
+        elif theirs.num_layers < self.cfg.model.num_layers:  # a deeper network grown from a shallower one
+            check_growable(theirs, self.cfg.model, f"init_from {path}")
+            state = grown_state(bundle.model.state_dict(), keep_output)
+            pass_through(self.model.lstm, range(theirs.num_layers, self.cfg.model.num_layers))
+            self.log(f"grown from {path}: its {theirs.num_layers} layers at the bottom, "
+                     f"{self.cfg.model.num_layers - theirs.num_layers} new on top, each passing its input through")
+        else:
+            raise ConfigError(f"init_from {path}: its model config differs from this one")
+        if not keep_output:
             state = {k: v for k, v in state.items() if not k.startswith("output.")}
             self.log(f"output layer: new ({self.vocab.units}; {path} has {bundle.vocab.units})")
         self.model.load_state_dict(state, strict=False)
         # what the starting point was trained on travels with the model (and its card)
         keys = ("train_data", "train_hours", "train_utterances", "epochs", "steps", "trained_on", "created",
-                "init_from")
-        self.init_metadata = {"path": path, **{k: bundle.metadata[k] for k in keys if k in bundle.metadata}}
+                "provenance", "init_from")
+        self.state.init_metadata = {"path": path, **{k: bundle.metadata[k] for k in keys if k in bundle.metadata}}
         self.log(f"initialised from {path}")
 
     def fill_feature_caches(self) -> None:
@@ -339,72 +312,18 @@ class Trainer:
             if len(dataset):
                 dataset.fill_cache(self.cfg.num_workers, progress=self.cfg.progress, desc=f"features ({name})")
 
-    def _any_process(self, flag: bool) -> bool:
-        """True if `flag` is true in any process (so that all stop at the same step)."""
-        if self.world == 1:
-            return flag
-        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return bool(t.item())
-
-    def _barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
+    @property
+    def checkpointed(self) -> dict[str, torch.nn.Module]:
+        """The modules whose weights a checkpoint carries: the model, and the phone head when there is one."""
+        return {"model": self.model, **({"phone_head": self.phone_head} if self.phone_head else {})}
 
     def save_checkpoint(self) -> None:
         """Rank 0 writes; checkpoints count global batches, so any number of processes can resume."""
-        if self.rank != 0:
-            return
-        header = {
-            "config": to_dict(self.cfg),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "best_wer": self.best_wer,
-            "history": self.history,
-            "init_metadata": self.init_metadata,
-            "epoch_loss": self.epoch_loss,
-            "asr_version": __version__,
-        }
-        atomic_save(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "version": FORMAT_VERSION,
-                "header": json.dumps(header),
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "rng": _rng_state(),
-            },
-            self.checkpoint_path,
-        )
+        if self.rank == 0:
+            save_checkpoint(self.checkpoint_path, to_dict(self.cfg), self.state, self.checkpointed, self.optimizer)
 
     def load_checkpoint(self, path: str) -> None:
-        obj = safe_load(path, CHECKPOINT_FORMAT)
-        header = obj["header"]
-        saved = header.get("config") if isinstance(header, dict) else None
-        if not isinstance(saved, dict):
-            raise ModelFileError(f"{path}: checkpoint is damaged (no training config)")
-        for section in ("features", "model"):
-            if saved.get(section) != to_dict(getattr(self.cfg, section)):
-                raise ConfigError(
-                    f"cannot resume: the {section} config differs from the one in {path}; "
-                    f"use a new out_dir or the original config"
-                )
-        if saved.get("units", "chars") != self.cfg.units:
-            raise ConfigError(f"cannot resume: {path} trains {saved.get('units', 'chars')}, this config {self.cfg.units}")
-        try:
-            self.model.load_state_dict(obj["model"])
-            self.optimizer.load_state_dict(obj["optimizer"])
-            _set_rng_state(obj["rng"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise ModelFileError(f"{path}: checkpoint does not fit this model ({str(exc).splitlines()[0]})") from None
-        self.step = header["step"]
-        self.epoch = header["epoch"]
-        self.batch_in_epoch = header["batch_in_epoch"]
-        self.best_wer = header["best_wer"]
-        self.history = header["history"]
-        self.init_metadata = header.get("init_metadata")
-        self.epoch_loss = list(header.get("epoch_loss", [0.0, 0]))
+        self.state = load_checkpoint(path, to_dict(self.cfg), self.checkpointed, self.optimizer)
 
     def bundle(self, extra: dict | None = None) -> ModelBundle:
         metadata = {
@@ -412,14 +331,15 @@ class Trainer:
             "train_data": list(self.cfg.train_data),
             "train_hours": round(self.hours, 3),
             "train_utterances": len(self.train_utts),
-            "epochs": self.epoch,
-            "steps": self.step,
+            "epochs": self.state.epoch,
+            "steps": self.state.step,
             "parameters": self.model.num_parameters(),
             "trained_on": describe_device(self.device),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        if self.init_metadata:
-            metadata["init_from"] = self.init_metadata
+        if self.state.init_metadata:
+            metadata["init_from"] = self.state.init_metadata
+        metadata["provenance"] = self.provenance
         metadata.update(extra or {})
         return ModelBundle(model=self.model, features=self.cfg.features, vocab=self.vocab, metadata=metadata)
 
@@ -444,26 +364,20 @@ class Trainer:
         cfg = self.cfg
         feats = batch.feats
         if cfg.use_specaugment:  # on the CPU, from the global generator that checkpoints carry
-            fill = self.model.feature_mean.cpu()
-            feats = feats.clone()
-            if cfg.specaugment.warp_range:  # one vocal-tract warp factor per utterance
-                alphas = 1.0 + cfg.specaugment.warp_range * (2.0 * torch.rand(len(feats)) - 1.0)
-                feats = frequency_warp(feats, cfg.features, alphas)
-            for b, n in enumerate(batch.feat_lengths.tolist()):
-                feats[b, :n] = spec_augment(feats[b, :n], cfg.specaugment, fill)
+            feats = augment_batch(feats, batch.feat_lengths, cfg.specaugment, cfg.features, self.model.feature_mean.cpu())
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(cfg.optim, self.step, self.total_steps)
+            group["lr"] = learning_rate(cfg.optim, self.state.step, self.total_steps)
         dev = self.device
+        texts = ([self.train_utts[i].text for i in batch.indices],) if self.phone_head else ()
         with torch.autocast(device_type=dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            log_probs, out_lengths = self.network(feats.to(dev, non_blocking=True), batch.feat_lengths.to(dev))
+            log_probs, out_lengths, *phone_loss = self.network(feats.to(dev, non_blocking=True),
+                                                               batch.feat_lengths.to(dev), *texts)
         target_lengths = batch.target_lengths.to(dev)
-        per_utterance = self.ctc(log_probs.float().transpose(0, 1), batch.targets.to(dev), out_lengths,
-                                 target_lengths) / target_lengths.clamp(min=1)
+        chars = self.ctc(log_probs.float().transpose(0, 1), batch.targets.to(dev), out_lengths,
+                         target_lengths) / target_lengths.clamp(min=1)
+        per_utterance = self.phone_head.mix(chars, phone_loss[0]) if self.phone_head else chars
         # CTCLoss's "mean" over the global batch; DDP averages gradients over processes, hence * world
-        global_count = torch.tensor([float(len(batch.indices))], device=dev)
-        if self.world > 1:
-            torch.distributed.all_reduce(global_count)
-        loss = per_utterance.sum() * (self.world / global_count[0])
+        loss = per_utterance.sum() * (self.world / dist.global_count(len(batch.indices), self.world, dev)[0])
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler:
             self.scaler.scale(loss).backward()
@@ -471,29 +385,57 @@ class Trainer:
         else:
             loss.backward()
         if cfg.optim.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), cfg.optim.grad_clip)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
-        self.step += 1
-        return float(per_utterance.detach().mean())
+        self.state.step += 1
+        return float(chars.detach().mean())  # the character loss: comparable with and without a phone head
 
     def run(self, resume: bool = False, max_steps: int | None = None) -> TrainResult:
         """Train to cfg.stop_epoch or cfg.epochs (or stop after `max_steps` more steps, for tests and
         time slices)."""
+        last_epoch = self.cfg.stop_epoch or self.cfg.epochs
+        self._start(resume, last_epoch)
+        self.log(
+            f"training on {len(self.train_utts)} utterances ({self.hours:.2f} h), "
+            f"{len(self.valid_utts)} for validation; {self.model.num_parameters() / 1e6:.2f} M parameters; "
+            f"{len(self.sampler)} batches per epoch; device {self.device}"
+            + (f"; {self.world} processes" if self.world > 1 else "")
+        )
+        self.model.train()
+        run = _Run(max_steps)
+        stopped = False
+        with _StopFlag() as stop:
+            while self.state.epoch < last_epoch and not stopped:
+                stopped = self._train_epoch(stop, run)
+                if stopped and self.state.batch_in_epoch < len(self.sampler):
+                    break
+                self._end_epoch(run)
+            if stopped:
+                self.save_checkpoint()
+                self.log(f"stopped at epoch {self.state.epoch + 1}, step {self.state.step}; checkpoint saved to "
+                         f"{self.checkpoint_path} (continue with --resume)")
+        dist.barrier(self.world)  # no process leaves (and closes its connections) while another still works
+        return TrainResult(out_dir=self.cfg.out_dir, epochs_done=self.state.epoch, steps=self.state.step,
+                           best_wer=self.state.best_wer if self.valid_utts else None, last_loss=run.last_loss,
+                           audio_seconds_per_second=run.rate, stopped_early=stopped, history=self.state.history)
+
+    def _start(self, resume: bool, last_epoch: int) -> None:
+        """Resume or start: the checkpoint, or the starting weights and normalisation; the feature caches;
+        the run's config.yaml (and its log cut back to the checkpoint)."""
         cfg = self.cfg
-        last_epoch = cfg.stop_epoch or cfg.epochs
         os.makedirs(cfg.out_dir, exist_ok=True)
         if resume:
             if not os.path.exists(self.checkpoint_path):
                 raise ModelFileError(f"cannot resume: no checkpoint at {self.checkpoint_path}")
             self.load_checkpoint(self.checkpoint_path)
-            self.log(f"resumed from {self.checkpoint_path}: epoch {self.epoch + 1}, step {self.step}")
+            self.log(f"resumed from {self.checkpoint_path}: epoch {self.state.epoch + 1}, step {self.state.step}")
         elif os.path.exists(self.checkpoint_path):
             raise ConfigError(f"{self.checkpoint_path} exists: pass --resume to continue it, or choose another out_dir")
-        if cfg.cache_features and self.epoch < last_epoch:  # a finished run resumed has nothing to compute
+        if cfg.cache_features and self.state.epoch < last_epoch:  # a finished run resumed has nothing to compute
             self.fill_feature_caches()
         if not resume:  # a checkpoint carries its weights and normalisation
             if cfg.init_from:
@@ -507,97 +449,88 @@ class Trainer:
             atomic_write_text(os.path.join(cfg.out_dir, "config.yaml"), yaml.safe_dump(to_dict(cfg), sort_keys=False))
             log_path = os.path.join(cfg.out_dir, LOG_NAME)
             if resume and os.path.exists(log_path):  # epochs logged after the checkpoint will run again
-                atomic_write_text(log_path, "".join(json.dumps(record) + "\n" for record in self.history))
-        self.log(
-            f"training on {len(self.train_utts)} utterances ({self.hours:.2f} h), "
-            f"{len(self.valid_utts)} for validation; {self.model.num_parameters() / 1e6:.2f} M parameters; "
-            f"{len(self.sampler)} batches per epoch; device {self.device}"
-            + (f"; {self.world} processes" if self.world > 1 else "")
+                atomic_write_text(log_path, "".join(json.dumps(record) + "\n" for record in self.state.history))
+
+    def _train_epoch(self, stop: "_StopFlag", run: "_Run") -> bool:
+        """The rest of the current epoch, with timed checkpoints; True when asked to stop before its end."""
+        cfg, st = self.cfg, self.state
+        self.sampler.set_epoch(st.epoch, start=st.batch_in_epoch)
+        # A private generator: creating a loader would otherwise draw from the global RNG, at a different
+        # moment when resuming mid-epoch. Cached features need no worker processes.
+        loader = torch.utils.data.DataLoader(
+            self.train_set, batch_sampler=self.sampler, collate_fn=collate,
+            num_workers=0 if cfg.cache_features else cfg.num_workers, pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed + st.epoch),
         )
-        loader_workers = 0 if cfg.cache_features else cfg.num_workers  # cached features need no workers
-        self.model.train()
-        steps_this_run = 0
-        audio_done = 0.0
-        run_start = time.perf_counter()
-        last_checkpoint = last_report = time.monotonic()
-        last_loss = float("nan")
-        stopped = False
-        with _StopFlag() as stop:
-            while self.epoch < last_epoch and not stopped:
-                self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch)
-                # A private generator: creating a loader would otherwise draw from the global RNG,
-                # at a different moment when resuming mid-epoch.
-                loader = torch.utils.data.DataLoader(
-                    self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=loader_workers,
-                    pin_memory=self.device.type == "cuda",
-                    generator=torch.Generator().manual_seed(cfg.seed + self.epoch),
-                )
-                bar = _progress(len(self.sampler), self.batch_in_epoch, f"epoch {self.epoch + 1}/{cfg.epochs}",
-                                cfg.progress and self.rank == 0)
-                for batch in loader:
-                    last_loss = self.train_step(batch)
-                    self.batch_in_epoch += 1
-                    steps_this_run += 1
-                    self.epoch_loss[0] += last_loss
-                    self.epoch_loss[1] += 1
-                    # this process's share times the number of processes: about the global batch
-                    seconds = sum(self.train_utts[i].duration for i in batch.indices) * self.world
-                    audio_done += seconds
-                    rate = audio_done / max(time.perf_counter() - run_start, 1e-9)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
-                                    audio=f"{rate:.0f}s/s")
-                    if not cfg.progress and time.monotonic() - last_report > 60:  # a line a minute in logs
-                        self.log(f"epoch {self.epoch + 1} batch {self.batch_in_epoch}/{len(self.sampler)}, "
-                                 f"step {self.step}, loss {last_loss:.3f}, {rate:.0f} s audio/s")
-                        last_report = time.monotonic()
-                    if self._any_process(stop.requested) or (max_steps is not None and steps_this_run >= max_steps):
-                        stopped = True
-                        break
-                    if cfg.checkpoint_minutes and time.monotonic() - last_checkpoint > 60 * cfg.checkpoint_minutes:
-                        self.save_checkpoint()
-                        last_checkpoint = time.monotonic()
-                bar.close()
-                if stopped and self.batch_in_epoch < len(self.sampler):
-                    break
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                record = {"epoch": self.epoch, "step": self.step,
-                          "train_loss": self.epoch_loss[0] / max(self.epoch_loss[1], 1),
-                          "audio_seconds_per_second": audio_done / max(time.perf_counter() - run_start, 1e-9)}
-                self.epoch_loss = [0.0, 0]
-                if self.valid_utts and self.rank == 0:
-                    record.update(self.validate_epoch())
-                self.history.append(record)
-                if self.rank == 0:
-                    with open(os.path.join(cfg.out_dir, LOG_NAME), "a", encoding="utf-8") as fh:
-                        fh.write(json.dumps(record) + "\n")
-                self.log(_format_record(record))
-                score = record.get("valid_wer", -float(self.epoch))  # no validation: keep the latest
-                if self.best_wer is None or score <= self.best_wer:
-                    self.best_wer = score
-                    extra = {k: record[k] for k in ("valid_wer", "valid_cer") if k in record}
-                    if self.rank == 0:
-                        save_model(self.bundle(extra), os.path.join(cfg.out_dir, BEST_MODEL_NAME))
-                self.save_checkpoint()
-                self._barrier()  # the others wait while rank 0 validates and writes
-                last_checkpoint = time.monotonic()
-            if stopped:
-                self.save_checkpoint()
-                self.log(f"stopped at epoch {self.epoch + 1}, step {self.step}; checkpoint saved to "
-                         f"{self.checkpoint_path} (continue with --resume)")
-        self._barrier()  # no process leaves (and closes its connections) while another still works
-        elapsed = time.perf_counter() - run_start
-        return TrainResult(
-            out_dir=cfg.out_dir,
-            epochs_done=self.epoch,
-            steps=self.step,
-            best_wer=self.best_wer if self.valid_utts else None,
-            last_loss=last_loss,
-            audio_seconds_per_second=audio_done / max(elapsed, 1e-9),
-            stopped_early=stopped,
-            history=self.history,
-        )
+        bar = _progress(len(self.sampler), st.batch_in_epoch, f"epoch {st.epoch + 1}/{cfg.epochs}",
+                        cfg.progress and self.rank == 0)
+        try:
+            for batch in loader:
+                run.last_loss = self.train_step(batch)
+                st.batch_in_epoch += 1
+                st.epoch_loss[0] += run.last_loss
+                st.epoch_loss[1] += 1
+                run.steps += 1
+                # this process's share times the number of processes: about the global batch
+                run.audio += sum(self.train_utts[i].duration for i in batch.indices) * self.world
+                bar.update(1)
+                bar.set_postfix(loss=f"{run.last_loss:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
+                                audio=f"{run.rate:.0f}s/s")
+                if not cfg.progress and time.monotonic() - run.last_report > 60:  # a line a minute in logs
+                    self.log(f"epoch {st.epoch + 1} batch {st.batch_in_epoch}/{len(self.sampler)}, "
+                             f"step {st.step}, loss {run.last_loss:.3f}, {run.rate:.0f} s audio/s")
+                    run.last_report = time.monotonic()
+                if dist.any_process(stop.requested, self.world, self.device) or run.max_steps == run.steps:
+                    return True
+                if cfg.checkpoint_minutes and time.monotonic() - run.last_checkpoint > 60 * cfg.checkpoint_minutes:
+                    self.save_checkpoint()
+                    run.last_checkpoint = time.monotonic()
+        finally:
+            bar.close()
+        return False
+
+    def _end_epoch(self, run: "_Run") -> None:
+        """Log the epoch, validate, keep the best model, checkpoint."""
+        st = self.state
+        st.epoch += 1
+        st.batch_in_epoch = 0
+        record = {"epoch": st.epoch, "step": st.step, "train_loss": st.epoch_loss[0] / max(st.epoch_loss[1], 1),
+                  "audio_seconds_per_second": run.rate}
+        st.epoch_loss = [0.0, 0]
+        if self.valid_utts and self.rank == 0:
+            record.update(self.validate_epoch())
+        st.history.append(record)
+        if self.rank == 0:
+            with open(os.path.join(self.cfg.out_dir, LOG_NAME), "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+        self.log(_format_record(record))
+        score = record.get("valid_wer", -float(st.epoch))  # no validation: keep the latest
+        if st.best_wer is None or score <= st.best_wer:
+            st.best_wer = score
+            extra = {k: record[k] for k in ("valid_wer", "valid_cer") if k in record}
+            if self.rank == 0:
+                save_model(self.bundle(extra), os.path.join(self.cfg.out_dir, BEST_MODEL_NAME))
+        self.save_checkpoint()
+        dist.barrier(self.world)  # the others wait while rank 0 validates and writes
+        run.last_checkpoint = time.monotonic()
+
+
+@dataclass
+class _Run:
+    """This process's run so far (not checkpointed: a resumed run starts its own)."""
+
+    max_steps: int | None  # stop after this many steps (None: at the end of the planned epochs)
+    steps: int = 0
+    audio: float = 0.0  # seconds of audio trained on (the global batches)
+    last_loss: float = float("nan")
+    start: float = field(default_factory=time.perf_counter)
+    last_checkpoint: float = field(default_factory=time.monotonic)
+    last_report: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        """Seconds of audio per second of wall-clock time."""
+        return self.audio / max(time.perf_counter() - self.start, 1e-9)
 
 
 def _format_record(r: dict) -> str:
@@ -628,5 +561,4 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
     try:
         return trainer.run(resume=resume, max_steps=max_steps)
     finally:
-        if trainer.world > 1:
-            torch.distributed.destroy_process_group()
+        dist.close(trainer.world)

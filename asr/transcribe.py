@@ -78,9 +78,9 @@ class Recognizer:
         decoder = decoder or self.default_decoder()
         return [nbest[0].text for nbest in decoder.decode(log_probs, lengths)]
 
-    def transcribe(self, source: AudioSource, decoder: Decoder | None = None) -> str:
+    def transcribe(self, source: AudioSource, decoder: Decoder | None = None, punctuate: bool = True) -> str:
         """A path, '-', bytes or binary file -> transcript (whole file, see `transcribe_file`)."""
-        return transcribe_file(self, source, decoder)["text"]
+        return transcribe_file(self, source, decoder, punctuate=punctuate)["text"]
 
     def segments(self, pieces: Sequence[tuple[float, np.ndarray]], decoder: Decoder,
                  batch_seconds: float | None = None) -> list[dict]:
@@ -130,15 +130,21 @@ def transcribe_file(
     batch_seconds: float | None = None,
     vad: VadConfig | None = None,
     progress: Callable[[float], None] | None = None,
+    punctuate: bool = True,
 ) -> dict:
     """Transcribe one file of any length; returns a whisper-like result dict
     (text, segments with words, duration, model, decoder).
+
+    With `punctuate` (the default) case and punctuation are restored by the punctuation model
+    (asr.punctuation): `text`, each segment's `text` and each word's `word` are written forms, the
+    recogniser's own kept as `raw_text` and `raw`; times and confidences do not change. Without it the
+    result is the recogniser's normalised words alone.
 
     Audio up to `vad.max_seconds` long is decoded whole. Longer audio is streamed, split on
     silence and decoded in batches, so memory does not grow with the file; times stay absolute.
     `progress` receives seconds of audio consumed.
     """
-    ((_, result),) = transcribe_files(recognizer, [source], decoder, batch_seconds, vad, progress)
+    ((_, result),) = transcribe_files(recognizer, [source], decoder, batch_seconds, vad, progress, punctuate)
     if isinstance(result, AsrError):
         raise result
     return result
@@ -151,14 +157,31 @@ def transcribe_files(
     batch_seconds: float | None = None,
     vad: VadConfig | None = None,
     progress: Callable[[float], None] | None = None,
+    punctuate: bool = True,
 ) -> Iterator[tuple[AudioSource, dict | AsrError]]:
     """Transcribe files in order -> (source, result dict as `transcribe_file` gives), or (source,
-    AsrError) for a file that cannot be read.
+    AsrError) for a file that cannot be read. `punctuate`: as in `transcribe_file` (the model is
+    loaded, once per process, before the first file is read).
 
     Short files (up to `vad.max_seconds`) are gathered until they hold twice `batch_seconds` of
     audio and decoded together in length-sorted batches; a long file is split on silence and its
     segments batched the same way. Memory stays bounded by the batches, not by the files.
     """
+    punctuator = None
+    if punctuate:
+        from .punctuation import default_punctuator
+
+        punctuator = default_punctuator()
+    for source, result in _transcribe_files(recognizer, sources, decoder, batch_seconds, vad, progress):
+        if punctuator is not None and not isinstance(result, AsrError):
+            punctuator.punctuate_result(result)
+        yield source, result
+
+
+def _transcribe_files(recognizer: Recognizer, sources: Iterable[AudioSource], decoder: Decoder | None,
+                      batch_seconds: float | None, vad: VadConfig | None,
+                      progress: Callable[[float], None] | None) -> Iterator[tuple[AudioSource, dict | AsrError]]:
+    """`transcribe_files` without punctuation."""
     decoder = decoder or recognizer.default_decoder()
     vad = vad or VadConfig()
     rate = recognizer.sample_rate

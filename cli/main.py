@@ -58,6 +58,10 @@ batch_seconds_option = click.option(
     "--batch-seconds", type=click.FloatRange(min=1), default=None,
     help=f"Padded seconds of audio per network batch (default: {BATCH_SECONDS['cpu']:g} on a CPU, "
          f"{BATCH_SECONDS['cuda']:g} on a GPU; halved when the GPU runs out of memory).")
+punctuation_option = click.option(
+    "--punctuation/--no-punctuation", default=True, show_default=True,
+    help="Restore case and punctuation with the shipped punctuation model (or $ASR_PUNCTUATION_MODEL); "
+         "--no-punctuation writes the recogniser's lower-case words as they are.")
 
 
 def decoder_options(func):
@@ -173,10 +177,11 @@ def expand_inputs(files: tuple[str, ...], file_list: str | None) -> list[str]:
               help="Folder for output files (default with --output-format: the current folder).")
 @click.option("--file-list", default=None, type=click.Path(dir_okay=False), help="A text file with one audio path per line.")
 @batch_seconds_option
+@punctuation_option
 @user_errors
 def transcribe(files: tuple[str, ...], model_path: str | None, decoder: str, beam_size: int, lm_path, lexicon,
                lm_weight, word_score, unk_score, hotwords, threads, int8: bool, device: str, nbest: int, output_format,
-               output_dir, file_list, batch_seconds: float | None) -> None:
+               output_dir, file_list, batch_seconds: float | None, punctuation: bool) -> None:
     """Transcribe audio FILES (WAV, FLAC, OGG, MP3; any rate and length; folders; '-' reads stdin).
 
     Prints one transcript per file, prefixed with the file name when there are several.
@@ -200,7 +205,7 @@ def transcribe(files: tuple[str, ...], model_path: str | None, decoder: str, bea
     failed = 0
     try:
         for path, result in transcribe_files(recognizer, paths, dec, batch_seconds=batch_seconds,
-                                             progress=bar.update if bar else None):
+                                             progress=bar.update if bar else None, punctuate=punctuation):
             if isinstance(result, AsrError):
                 click.echo(f"asr: error: {result}", err=True)
                 failed += 1
@@ -213,6 +218,23 @@ def transcribe(files: tuple[str, ...], model_path: str | None, decoder: str, bea
             bar.close()
     if failed:
         sys.exit(EXIT_USER_ERROR if failed == len(paths) else EXIT_SOME_FILES_FAILED)
+
+
+@cli.command()
+@click.argument("input_path", metavar="[FILE|-]", default="-")
+@click.option("--model", "-m", "model_path", default=None, metavar="PATH",
+              help="Punctuation model (default: the one shipped with asr, or $ASR_PUNCTUATION_MODEL).")
+@user_errors
+def punctuate(input_path: str, model_path: str | None) -> None:
+    """Restore case and punctuation of text as a recogniser writes it (lower case, no punctuation,
+    numbers spelled out): one passage per line of FILE (default '-': stdin), one restored line out."""
+    from asr.punctuation import load_punctuator
+
+    punctuator = load_punctuator(model_path)
+    fh = sys.stdin if input_path == "-" else open(input_path, encoding="utf-8", errors="replace")
+    with fh:
+        for line in fh:
+            click.echo(punctuator.punctuate_text(line))
 
 
 @cli.command()
@@ -447,10 +469,11 @@ def lm_tune(data_dirs: tuple[str, ...], model_path, lm_path, lexicon, lm_weights
               help="Decode again after this much new audio (partial-result rate).")
 @click.option("--commit-lag", type=click.FloatRange(min=0.1), default=0.5, show_default=True,
               help="Seconds of audio after a word before it is final (more: steadier, later).")
+@punctuation_option
 @user_errors
 def stream(input_path, realtime: bool, mic, list_devices: bool, model_path, decoder, beam_size, lm_path, lexicon,
            lm_weight, word_score, unk_score, hotwords, threads, int8: bool, device: str, output_path, timestamps: bool,
-           as_json: bool, block_seconds: float, step_seconds: float, commit_lag: float) -> None:
+           as_json: bool, block_seconds: float, step_seconds: float, commit_lag: float, punctuation: bool) -> None:
     """Live transcription from a microphone (or --input FILE), with partial results while you speak.
 
     On a terminal the current utterance updates in place and each finished utterance stays on its
@@ -485,7 +508,8 @@ def stream(input_path, realtime: bool, mic, list_devices: bool, model_path, deco
     set_threads(threads)
     recognizer = load_model(model_path, int8=int8, device=device)
     dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords)
-    streamer = StreamingRecognizer(recognizer, dec, StreamingConfig(step_seconds=step_seconds, commit_lag=commit_lag))
+    streamer = StreamingRecognizer(recognizer, dec, StreamingConfig(step_seconds=step_seconds, commit_lag=commit_lag),
+                                   punctuate=punctuation)
     rate = recognizer.sample_rate
     if input_path is not None:
         blocks = _input_blocks(input_path, rate, block_seconds, realtime)
@@ -571,6 +595,59 @@ class _StreamView:
             self._redraw(" ".join(self.line), newline=True)
         if self.output:
             self.output.close()
+
+
+SERVE_EXTRA = {"starlette", "uvicorn", "python_multipart", "websockets"}  # modules of `pip install 'asr[serve]'`
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface; then set --api-key).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
+@model_option
+@decoder_options
+@click.option("--api-key", envvar="ASR_API_KEY", default=None, metavar="KEY",
+              help="Require 'Authorization: Bearer KEY' (or ?key=KEY) on every request (default: $ASR_API_KEY).")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=25.0, show_default=True,
+              help="Largest request body (MiB); bigger uploads get 413 before they are read.")
+@click.option("--max-streams", type=click.IntRange(min=1), default=8, show_default=True,
+              help="WebSocket streams open at once; more are closed with code 1013 (try again later).")
+@click.option("--max-queue", type=click.IntRange(min=1), default=16, show_default=True,
+              help="File requests waiting for the model; more get 503.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Close a stream that sends nothing for this many seconds.")
+@punctuation_option
+@user_errors
+def serve(host: str, port: int, model_path, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score,
+          hotwords, threads, int8: bool, device: str, api_key, max_upload_mb: float, max_streams: int, max_queue: int,
+          idle_timeout: float, punctuation: bool) -> None:
+    """Serve the recogniser: OpenAI-compatible POST /v1/audio/transcriptions, a Vosk-compatible
+    WebSocket at /, a browser page at / and GET /health. Ctrl-C or SIGTERM stops it (open
+    streams get their final results first)."""
+    try:
+        import python_multipart, uvicorn, websockets  # noqa: F401 - the extra, checked before the model loads
+
+        from asr.serve import Service, run
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in SERVE_EXTRA:
+            raise
+        fail("asr serve needs the server extra: pip install 'asr[serve]'")
+    from asr.transcribe import load_model
+
+    set_threads(threads)
+    recognizer = load_model(model_path, int8=int8, device=device)
+    dec = make_decoder(recognizer, decoder, beam_size, lm_path, lexicon, lm_weight, word_score, unk_score, hotwords)
+    dec.prepare()  # the language model loads now, not on the first request
+    if punctuation:  # loaded now: a missing model is an error before the server starts
+        from asr.punctuation import default_punctuator
+
+        default_punctuator()
+    service = Service(recognizer, dec, int(max_upload_mb * 1024 * 1024), max_streams, max_queue, idle_timeout,
+                      punctuation)
+    run(service, host, port, api_key or None,
+        lambda url: click.echo(f"asr: listening on {url} (POST /v1/audio/transcriptions, WebSocket {url.replace('http', 'ws', 1)}/, "
+                               "page /; Ctrl-C stops)", err=True))
+    click.echo("asr: stopped", err=True)
 
 
 @cli.command("export")

@@ -23,7 +23,7 @@ def assert_one_line_errors(proc: subprocess.CompletedProcess, count: int) -> lis
 def test_trained_model_transcribes_what_it_memorised(trained_model, digits_corpus):
     """`asr train` (in the fixture) learnt ten real recordings; `asr transcribe` now reads them back."""
     files = [digits_corpus / "9001" / "1" / f"{u}.flac" for u in MEMORISE_IDS]
-    proc = run_asr("transcribe", "--model", trained_model, *files)
+    proc = run_asr("transcribe", "--no-punctuation", "--model", trained_model, *files)
     assert proc.returncode == 0, proc.stderr.decode()
     lines = proc.stdout.decode().splitlines()
     assert len(lines) == 10
@@ -38,16 +38,17 @@ def test_trained_model_transcribes_what_it_memorised(trained_model, digits_corpu
     assert sum(r == h for r, h in zip(DIGITS, hyps)) >= 9, hyps
 
     # a folder expands to its audio files; a list file works the same
-    folder = run_asr("transcribe", "--model", trained_model, digits_corpus)
+    folder = run_asr("transcribe", "--no-punctuation", "--model", trained_model, digits_corpus)
     assert folder.stdout.decode().splitlines() == lines
     listing = digits_corpus.parent / "files.txt"
     listing.write_text("".join(f"{f}\n" for f in files))
-    assert run_asr("transcribe", "--model", trained_model, "--file-list", listing).stdout.decode().splitlines() == lines
+    listed = run_asr("transcribe", "--no-punctuation", "--model", trained_model, "--file-list", listing)
+    assert listed.stdout.decode().splitlines() == lines
 
     # one file: no prefix; stdin; another container and rate give the same words
-    single = run_asr("transcribe", "-m", trained_model, files[3])
+    single = run_asr("transcribe", "--no-punctuation", "-m", trained_model, files[3])
     assert single.stdout.decode().strip() == hyps[3]
-    piped = run_asr("transcribe", "-m", trained_model, "-", input=files[3].read_bytes())
+    piped = run_asr("transcribe", "--no-punctuation", "-m", trained_model, "-", input=files[3].read_bytes())
     assert piped.stdout.decode().strip() == hyps[3]
 
 
@@ -69,8 +70,8 @@ def test_bad_inputs_fail_with_one_line_each(trained_model, tmp_path, digits_corp
     (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
     (tmp_path / "empty.flac").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("not audio\n")
-    proc = run_asr("transcribe", "-m", trained_model, tmp_path / "missing.wav", tmp_path / "empty.flac",
-                   tmp_path / "cut.wav", tmp_path / "notes.txt", good)
+    proc = run_asr("transcribe", "--no-punctuation", "-m", trained_model, tmp_path / "missing.wav",
+                   tmp_path / "empty.flac", tmp_path / "cut.wav", tmp_path / "notes.txt", good)
     lines = assert_one_line_errors(proc, 4)
     assert "no such file" in lines[0] and "empty" in lines[1] and "truncated" in lines[2]
     assert proc.stdout.decode().strip().endswith(": zero")  # the good file is still transcribed

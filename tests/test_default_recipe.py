@@ -12,9 +12,10 @@ from conftest import REPO, SHARED_DATA
 def test_smoke_recipe_end_to_end(tmp_path):
     data, exp = tmp_path / "data", tmp_path / "exp"
     env = dict(os.environ, ASR=os.path.join(os.path.dirname(sys.executable), "asr"), SHARED_DATA=str(SHARED_DATA))
-    proc = subprocess.run(
+    proc = subprocess.run(  # stages 1-5: the LM weights given (stage 4 tunes them on the whole dev sets)
         ["bash", "recipes/default/run.sh", "--config", "recipes/default/conf/smoke.yaml", "--init", "none",
-         "--limit", "2", "--data", str(data), "--exp", str(exp), "--stop-stage", "4"],
+         "--limit", "2", "--data", str(data), "--exp", str(exp), "--stop-stage", "5", "--lm-weight", "2",
+         "--word-score", "1"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -52,4 +53,25 @@ def test_smoke_recipe_end_to_end(tmp_path):
                    check=True, capture_output=True)
     text = card.read_text()
     assert "Trained from scratch" in text and table.strip() in text and "speechocean762" in text
+    # ... with the command, commit and training-data hashes its model file records
+    made = "Made by `asr train recipes/default/conf/smoke.yaml --set "
+    assert made in text and "train.jsonl` " in text and "at commit " in text
     assert "CC BY-SA 4.0" in text
+
+
+def test_the_rounds_table_and_the_configs_agree():
+    """rounds.tsv is the one list of the shipped model's rounds: each config is right on its own (it trains
+    in exp/default/roundR from round R-1's model, on the table's manifests, for the table's epochs), so
+    that `asr train CONFIG` and run.sh train the same round."""
+    from asr.config import load_config
+    from asr.train import TrainConfig
+
+    rows = [line.split("\t") for line in (REPO / "recipes/default/rounds.tsv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
+    for number, config, manifests, epochs, purpose in rows:
+        cfg = load_config(TrainConfig, str(REPO / "recipes/default" / config))
+        assert cfg.out_dir == f"exp/default/round{number}"
+        start = "exp/synthetic/default/round3" if number == "1" else f"exp/default/round{int(number) - 1}"
+        assert cfg.init_from == f"{start}/best_model.pt"
+        assert cfg.train_data == [f"data/real/manifests/{m}" for m in manifests.split(",")]
+        assert epochs == (f"{cfg.stop_epoch} of {cfg.epochs}" if cfg.stop_epoch else str(cfg.epochs)) and purpose

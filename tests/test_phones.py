@@ -113,7 +113,7 @@ def test_phone_model_end_to_end(tmp_path, sample_corpus, phone_model):
     audio = next(corpus.rglob(f"{UTTERANCES[0]}.flac"))
     for decoder, source in (("greedy", ("--lexicon", tmp_path / "words.phones.txt")), ("beam", ("--lm", lm))):
         out = tmp_path / decoder
-        proc = run_asr("transcribe", audio, "--model", phone_model, *source, "--decoder", decoder,
+        proc = run_asr("transcribe", audio, "--no-punctuation", "--model", phone_model, *source, "--decoder", decoder,
                        "-f", "json", "-o", out)
         assert proc.returncode == 0, proc.stderr.decode()
         result = json.loads((out / f"{UTTERANCES[0]}.json").read_text())
@@ -132,6 +132,7 @@ def test_phone_model_end_to_end(tmp_path, sample_corpus, phone_model):
     without.write_text("".join(f"{w} {' '.join(p)}\n" for w, p in read_lexicon(str(tmp_path / "words.phones.txt"))
                                if w != "counselled"))
     for hotwords, expected in (((), False), (("--hotword", "counselled"), True)):
-        proc = run_asr("transcribe", audio, "--model", phone_model, "--lm", lm, "--lexicon", without, *hotwords)
+        proc = run_asr("transcribe", audio, "--no-punctuation", "--model", phone_model, "--lm", lm, "--lexicon", without,
+                       *hotwords)
         assert proc.returncode == 0, proc.stderr.decode()
         assert ("counselled" in proc.stdout.decode().split()) == expected

@@ -88,11 +88,30 @@ def test_training_refuses_to_overwrite_or_resume_mismatched(tmp_path, digits_cor
         train(small_config(digits_corpus, tmp_path / "d", epochs=2, **{"model.hidden_size": 32}), resume=True, log=quiet)
 
 
-@pytest.mark.parametrize("config", sorted(str(p) for p in (Path(__file__).parents[1] / "recipes").glob("*/conf/*.yaml")))
+@pytest.mark.parametrize("config", sorted(str(p) for p in (Path(__file__).parents[1] / "recipes").glob("*/conf/*.yaml")
+                                           if p.name != "base.yaml"))  # a base holds only what configs share
 def test_every_recipe_config_loads(config):
     """A recipe's config names only keys that exist, with values in range (a stage that fails on its
     config after an hour of the stages before it is a broken recipe)."""
     load_config(TrainConfig, config).validate()
+
+
+def test_a_config_inherits_its_base(tmp_path):
+    """`base: FILE` (relative to the config) supplies every key the config does not set; sections merge
+    key by key; a chain of bases works; a base that includes itself is an error, not a recursion."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "base.yaml").write_text("train_data: [a.jsonl]\nepochs: 3\nmodel: {hidden_size: 64, num_layers: 2}\n")
+    (tmp_path / "conf" / "mid.yaml").write_text("base: base.yaml\nepochs: 5\n")
+    (tmp_path / "round.yaml").write_text("base: conf/mid.yaml\nmodel: {num_layers: 4}\noptim: {lr: 0.0002}\n")
+    cfg = load_config(TrainConfig, str(tmp_path / "round.yaml"), ["model.dropout=0.3"])
+    assert (cfg.train_data, cfg.epochs, cfg.optim.lr) == (["a.jsonl"], 5, 0.0002)
+    assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.model.dropout) == (64, 4, 0.3)
+    (tmp_path / "conf" / "base.yaml").write_text("base: mid.yaml\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_config(TrainConfig, str(tmp_path / "round.yaml"))
+    (tmp_path / "loose.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match="missing.yaml: no such config file"):
+        load_config(TrainConfig, str(tmp_path / "loose.yaml"))
 
 
 def test_config_errors_are_one_line(tmp_path):

@@ -21,6 +21,8 @@ import yaml
 
 from asr.modelfile import load_model_file
 
+ROUNDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rounds.tsv")
+
 # source folder -> (name, licence and credit), as ../shared/data/README.md and speech/README.md state them
 SOURCES = {
     "speechocean762": ("speechocean762 (non-native English, Mandarin L1, children and adults)",
@@ -104,6 +106,26 @@ def round_line(number: int, meta: dict) -> str:
             f"{meta.get('created', '')[:10]}.")
 
 
+def read_rounds() -> list[list[str]]:
+    """recipes/default/rounds.tsv: its header, then a row per round."""
+    with open(ROUNDS, encoding="utf-8") as fh:
+        return [line.rstrip("\n").split("\t") for line in fh if line.strip()]
+
+
+def markdown_table(rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0]), *("| " + " | ".join(r) + " |" for r in rows[1:])]
+
+
+def provenance_lines(made: dict | None) -> list[str]:
+    """The command, commit and training-data hashes the model file records (files made since 2026-12-05)."""
+    if not made:
+        return []
+    commit = made.get("git_commit") or "no git checkout"
+    dirty = " with uncommitted changes" if made.get("git_dirty") else ""
+    return [f"Made by `{made['command']}` at commit {commit}{dirty}; training data (sha256): "
+            + ", ".join(f"`{path}` {digest[:16]}" for path, digest in made["train_data_sha256"].items()) + ".", ""]
+
+
 def main() -> None:
     if len(sys.argv) != 3:
         sys.exit("usage: python recipes/default/model_card.py EXP_DIR OUTPUT.md")
@@ -139,7 +161,11 @@ def main() -> None:
         "",
         "Recipe: `bash recipes/default/run.sh` (recipes/default/README.md); nothing is downloaded.",
         "",
+        *provenance_lines(meta.get("provenance")),
     ]
+    rounds = read_rounds()
+    if init and len(chain) == len(rounds) - 1:  # the recipe's lineage: pretraining, then every round before this
+        lines += ["The rounds (`recipes/default/rounds.tsv`, what `run.sh` trains):", "", *markdown_table(rounds), ""]
     if init:
         lines += [
             f"1. **Pretraining on synthetic speech** (`recipes/synthetic`): {init.get('train_hours', 0):.0f} h per "
