@@ -17,7 +17,7 @@ import os
 import re
 from typing import Iterable, Iterator
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .text import PHONES, Vocabulary, normalize_transcript
 
 PRETRAINED = os.path.join(os.path.dirname(__file__), "pretrained")
@@ -117,6 +117,18 @@ class Lexicon:
             else:
                 self._guessed.update(zip(todo, self.g2p.predict(todo)))
         return {w: self._guessed[w] for w in words}
+
+    def pronounce_unknown(self, texts: Iterable[str], where: str) -> int:
+        """Phones: every word of `texts` outside the lexicon gets its G2P pronunciation now (once); returns
+        how many there were. Without a G2P model such words are a ConfigError naming `where`."""
+        if self.vocab.units == "chars":
+            return 0
+        unknown = sorted({w for text in texts for w in text.split() if w not in self.entries})
+        if unknown and self.g2p is None:
+            raise ConfigError(f"{where}: {len(unknown)} words are not in the lexicon (e.g. {unknown[0]!r}) and no "
+                              "G2P model is installed to pronounce them (set g2p: or train one: recipes/g2p)")
+        self.guess(unknown)
+        return len(unknown)
 
     def encode(self, text: str) -> list[int]:
         """A transcript -> label ids: each word's first pronunciation, words separated by the boundary unit."""

@@ -56,13 +56,9 @@ class PhoneHead(nn.Module):
         """The head for a run whose training transcripts are `texts`: every word outside the lexicon is
         pronounced by the G2P model now, once."""
         phones = Lexicon.for_vocab(Vocabulary.for_units("phones"), lexicon or None, g2p or None)
-        unknown = sorted({w for text in texts for w in text.split() if w not in phones})
-        if unknown and phones.g2p is None:
-            raise ConfigError(f"phone_aux: {len(unknown)} training words are not in the lexicon (e.g. "
-                              f"{unknown[0]!r}) and no G2P model is installed to pronounce them")
-        phones.guess(unknown)
+        unknown = phones.pronounce_unknown(texts, "phone_aux")
         log(f"phone_aux: phone CTC at layer {cfg.layer}, weight {cfg.weight}; "
-            f"{len(unknown)} training words pronounced by the G2P model")
+            f"{unknown} training words pronounced by the G2P model")
         return cls(cfg, hidden_size, phones)
 
     def targets(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:

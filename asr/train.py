@@ -193,7 +193,9 @@ class Trainer:
         self.extractor = FeatureExtractor(cfg.features)
         self.train_utts = self._load(cfg.train_data, "train_data", filter_long=True)
         self.valid_utts = self._load(cfg.valid_data, "valid_data", filter_long=False) if cfg.valid_data else []
-        self._pronounce_unknown_words()
+        if self.vocab.units == "phones":  # words outside the lexicon: G2P pronunciations, once
+            n = self.lexicon.pronounce_unknown((u.text for u in self.train_utts), "train_data")
+            self.log(f"lexicon: {n} words of the training transcripts pronounced by the G2P model")
         self.train_set = UtteranceDataset(self.train_utts, self.lexicon, self.extractor, cache=cfg.cache_features)
         self.valid_set = UtteranceDataset(self.valid_utts, self.lexicon, self.extractor, cache=True)
         self.model = AcousticModel(cfg.model, input_dim=cfg.features.dim, vocab_size=self.vocab.size).to(self.device)
@@ -238,17 +240,6 @@ class Trainer:
         if not kept:
             raise DataError(f"{what}: no usable utterances in {', '.join(sources)}")
         return kept
-
-    def _pronounce_unknown_words(self) -> None:
-        """Phones: words of the training transcripts outside the lexicon get G2P pronunciations (once)."""
-        if self.vocab.units == "chars":
-            return
-        unknown = sorted({w for u in self.train_utts for w in u.text.split() if w not in self.lexicon})
-        if unknown and self.lexicon.g2p is None:
-            raise ConfigError(f"train_data: {len(unknown)} words are not in the lexicon (e.g. {unknown[0]!r}) and no "
-                              "G2P model is installed to pronounce them (set g2p: or train one: recipes/g2p)")
-        self.lexicon.guess(unknown)
-        self.log(f"lexicon: {len(unknown)} words of the training transcripts pronounced by the G2P model")
 
     # -- state ---------------------------------------------------------------------------
     @property
