@@ -27,7 +27,9 @@ from .text import Vocabulary
 MODEL_FORMAT = "asr-model"
 CHECKPOINT_FORMAT = "asr-checkpoint"
 G2P_FORMAT = "asr-g2p"  # asr.g2p's grapheme-to-phoneme model
-_WHAT = {MODEL_FORMAT: "model file", CHECKPOINT_FORMAT: "checkpoint", G2P_FORMAT: "G2P model"}
+PUNCTUATION_FORMAT = "asr-punctuation"  # asr.punctuation's case-and-punctuation tagger
+_WHAT = {MODEL_FORMAT: "model file", CHECKPOINT_FORMAT: "checkpoint", G2P_FORMAT: "G2P model",
+         PUNCTUATION_FORMAT: "punctuation model"}
 FORMAT_VERSION = 1
 TEMP_PREFIX = ".tmp-"  # atomic_save's unfinished files
 

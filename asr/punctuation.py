@@ -44,8 +44,6 @@ SENTENCE_ENDS = (PERIOD, QUESTION, EXCLAMATION)
 IGNORE = -100  # a target that could not be aligned: no loss, not scored
 PAD, UNK = 0, 1  # word and suffix ids below the table's
 DEFAULT_PUNCTUATION_MODEL = os.path.join(os.path.dirname(__file__), "pretrained", "punctuation.pt")
-PUNCTUATION_FORMAT = "asr-punctuation"
-PUNCTUATION_VERSION = 1
 
 # ---------------------------------------------------------------- targets from written text
 
@@ -308,13 +306,13 @@ class Punctuator:
         return result
 
     def save(self, path: str) -> None:
-        from .modelfile import atomic_save
+        from .modelfile import FORMAT_VERSION, PUNCTUATION_FORMAT, atomic_save
 
         header = {"config": asdict(self.net.cfg), "cases": list(CASES), "marks": list(MARKS),
                   "vocabulary": self.vocabulary, "suffixes": self.suffix_list, "mixed": self.mixed,
                   "metadata": self.metadata}
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        atomic_save({"format": PUNCTUATION_FORMAT, "version": PUNCTUATION_VERSION, "header": json.dumps(header),
+        atomic_save({"format": PUNCTUATION_FORMAT, "version": FORMAT_VERSION, "header": json.dumps(header),
                      "state_dict": state}, path)
 
 
@@ -345,41 +343,25 @@ def default_punctuation_path() -> str:
 
 
 def load_punctuator(path: str | None = None) -> Punctuator:
-    """The punctuation model at `path` (default: $ASR_PUNCTUATION_MODEL, else the shipped one)."""
+    """The punctuation model at `path` (default: $ASR_PUNCTUATION_MODEL, else the shipped one), read
+    safely and checked as every asr model file is (`asr.modelfile.safe_load`)."""
+    from .modelfile import PUNCTUATION_FORMAT, safe_load
+
     path = path or default_punctuation_path()
-    what = "punctuation model"
     if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such {what} (use --no-punctuation to write raw transcripts)")
-    if os.path.isdir(path) or os.path.getsize(path) == 0:
-        raise ModelFileError(f"{path}: not an asr {what} ({'a folder' if os.path.isdir(path) else 'empty'})")
-    with open(path, "rb") as fh:
-        if fh.read(4) != b"PK\x03\x04":
-            raise ModelFileError(f"{path}: not an asr {what} (not a PyTorch archive)")
+        raise ModelFileError(f"{path}: no such punctuation model (use --no-punctuation to write raw transcripts)")
     with _one_thread():
-        return _read_punctuator(path, what)
-
-
-def _read_punctuator(path: str, what: str) -> Punctuator:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe archives
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: not a readable asr {what} (corrupt or truncated: {msg[:120]})") from None
-    if not isinstance(obj, dict) or obj.get("format") != PUNCTUATION_FORMAT:
-        raise ModelFileError(f"{path}: not an asr {what}")
-    if obj.get("version") != PUNCTUATION_VERSION:
-        raise ModelFileError(f"{path}: {what} format version {obj.get('version')} is not supported "
-                             f"(this asr reads version {PUNCTUATION_VERSION})")
-    try:
-        header = json.loads(obj["header"])
-        if header["cases"] != list(CASES) or header["marks"] != list(MARKS):
-            raise ValueError("its case or mark classes differ from this asr's")
-        net = TaggerNet(TaggerConfig(**header["config"]), len(header["vocabulary"]), len(header["suffixes"]))
-        net.load_state_dict(obj["state_dict"])
-        return Punctuator(net, list(header["vocabulary"]), list(header["suffixes"]), dict(header["mixed"]),
-                          header.get("metadata", {}))
-    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: {what} is damaged ({str(exc).splitlines()[0][:160]})") from None
+        obj = safe_load(path, PUNCTUATION_FORMAT)
+        try:
+            header = obj["header"]
+            if header["cases"] != list(CASES) or header["marks"] != list(MARKS):
+                raise ValueError("its case or mark classes differ from this asr's")
+            net = TaggerNet(TaggerConfig(**header["config"]), len(header["vocabulary"]), len(header["suffixes"]))
+            net.load_state_dict(obj["state_dict"])
+            return Punctuator(net, list(header["vocabulary"]), list(header["suffixes"]), dict(header["mixed"]),
+                              header.get("metadata", {}))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{path}: punctuation model is damaged ({str(exc).splitlines()[0][:160]})") from None
 
 
 _loaded: dict[str, Punctuator] = {}
